@@ -1,0 +1,60 @@
+# The two commands: `make demo` (the local demo) and `make test` (the whole suite).
+# Everything else is a step of those, or a convenience.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export PYTHONPATH := tests
+export CGO_ENABLED := 0
+
+.PHONY: help venv lint test unit integration platform demo bench e2e-kind clean
+
+help:
+	@echo "make demo      control plane + OpenBao + fake Astra + operator + examples, until Ctrl-C"
+	@echo "make test      lint, then the whole test suite (sets everything up itself)"
+	@echo "make lint      ruff + mypy (strict on operator/)"
+	@echo "make unit      unit tests only (no servers)"
+	@echo "make platform  the control plane and OpenBao in the foreground, for use by hand"
+	@echo "make bench     run the benchmarks in bench/"
+	@echo "make e2e-kind  the integration suite against a kind cluster (needs Docker and kind)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: venv
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+platform: venv
+	$(BIN)/python -m testplatform
+
+demo: venv
+	$(BIN)/python -m testplatform.demo
+
+bench: venv
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+e2e-kind: venv
+	./hack/e2e-kind.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

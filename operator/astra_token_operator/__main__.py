@@ -1,0 +1,3 @@
+from astra_token_operator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Operator settings: one typed object, built once at start-up from the
+environment (ASTRA_OPERATOR_*) and command-line flags, then passed down."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASTRA_OPERATOR_", extra="ignore", frozen=True)
+
+    # Where the operator runs; root-token Secrets may live only here or in
+    # root_token_namespaces, never in a tenant namespace.
+    operator_namespace: str = "astra-token-operator"
+    root_token_namespaces: list[str] = Field(default_factory=list)
+
+    # Kopf
+    namespaces: list[str] = Field(default_factory=list, description="empty: all namespaces")
+    liveness_endpoint: str | None = None
+    standalone: bool = False
+    priority: int = 0
+    peering_name: str = "astra-token-operator"
+    log_format: Literal["plain", "json"] = "plain"
+
+    # Vault ledger
+    vault_addr: str = "http://127.0.0.1:8200"
+    vault_auth: Literal["token", "kubernetes", "approle"] = "token"
+    vault_token: SecretStr | None = None
+    vault_role: str = "astra-token-operator"
+    vault_kubernetes_mount: str = "kubernetes"
+    vault_sa_token_path: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 (a path)
+    vault_approle_role_id: str | None = None
+    vault_approle_secret_id: SecretStr | None = None
+    vault_kv_mount: str = "secret"
+    vault_prefix: str = "astra-tokens"
+    vault_timeout_seconds: float = 10.0
+    vault_workers: int = 8
+    vault_ca_file: str | None = None
+
+    # Astra DevOps API defaults (an AstraOrg's spec.rateLimit overrides the rate ones)
+    astra_connect_timeout_seconds: float = 5.0
+    astra_read_timeout_seconds: float = 30.0
+    astra_deadline_seconds: float = 60.0
+    astra_max_attempts: int = 5
+    astra_requests_per_second: float = 10.0
+    astra_burst: int = 20
+    astra_concurrency: int = 8
+
+    # Timers
+    org_verify_interval_seconds: float = 300.0
+    drift_check_interval_seconds: float = 60.0
+    intent_sweep_interval_seconds: float = 300.0
+
+    # Admission webhook
+    webhook_enabled: bool = True
+    webhook_host: str = "127.0.0.1"
+    webhook_listen_addr: str = "127.0.0.1"
+    webhook_port: int | None = None
+    webhook_cert_file: str | None = None
+    webhook_key_file: str | None = None
+    webhook_ca_file: str | None = None
+    webhook_service_name: str | None = None
+    webhook_service_namespace: str | None = None
+    webhook_service_port: int = 443
+    webhook_configuration_name: str = "astra-token-operator.astra-tokens.io"
+
+    def describe(self) -> dict[str, object]:
+        """Settings safe to log: secrets are SecretStr and print as '**********'."""
+        return self.model_dump(mode="json", exclude={"vault_token", "vault_approle_secret_id"})

@@ -1,0 +1,25 @@
+"""Starts Kopf with this package's handlers and the operator's settings."""
+
+from __future__ import annotations
+
+import kopf
+
+from astra_token_operator import handlers
+from astra_token_operator.config import OperatorConfig
+
+
+async def run_operator(config: OperatorConfig, *, verbose: bool = False) -> None:
+    kopf.configure(
+        verbose=verbose,
+        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    await kopf.operator(
+        registry=handlers.registry,
+        memo=kopf.Memo(config=config),
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.standalone,
+        priority=config.priority,
+        peering_name=config.peering_name,
+        liveness_endpoint=config.liveness_endpoint,
+    )
