@@ -1,0 +1,135 @@
+"""Session fixtures for the integration tests: the real platform (control
+plane, OpenBao, kubectl, helm), started once, only when a test needs it, and
+always torn down."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import hvac
+import pytest
+from kubernetes import client as k8s
+from kubernetes.config import new_client_from_config
+
+from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
+from testplatform.platform import Platform, start_platform
+
+KubectlFn = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    started = start_platform()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    for line in started.timings.lines():
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line)
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([*started.tool_dirs, old_path])
+    try:
+        yield started
+    finally:
+        os.environ["PATH"] = old_path
+        started.stop()
+
+
+# --- Kubernetes -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def kubeconfig(platform: Platform) -> Path:
+    return platform.controlplane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def k8s_api(kubeconfig: Path) -> Iterator[k8s.ApiClient]:
+    api = new_client_from_config(config_file=str(kubeconfig))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def kubectl(platform: Platform, kubeconfig: Path) -> KubectlFn:
+    """Run kubectl as the admin (or as another kubeconfig); never raises on a non-zero exit."""
+
+    def run(*args: str, input: str | None = None, kubeconfig_path: Path | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(platform.kubectl), f"--kubeconfig={kubeconfig_path or kubeconfig}", *args],
+            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def sa_kubeconfig(platform: Platform, k8s_api: k8s.ApiClient, tmp_path_factory: pytest.TempPathFactory,
+                  ) -> KubeconfigFactory:
+    """sa_kubeconfig(namespace, name) -> a kubeconfig authenticating as that
+    ServiceAccount with a TokenRequest token (created if missing)."""
+    return KubeconfigFactory(k8s_api, platform.controlplane, tmp_path_factory.mktemp("sa-kubeconfigs"))
+
+
+@pytest.fixture
+def namespace(k8s_api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    core = k8s.CoreV1Api(k8s_api)
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels={"test": "true"})))
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def make_namespace(k8s_api: k8s.ApiClient) -> Iterator[Callable[..., str]]:
+    """make_namespace(prefix, labels=...) for tests that need several namespaces."""
+    core = k8s.CoreV1Api(k8s_api)
+    made: list[str] = []
+
+    def make(prefix: str = "ns", labels: dict[str, str] | None = None) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels)))
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        core.delete_namespace(name)
+
+
+# --- Vault (OpenBao) --------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def openbao(platform: Platform) -> Any:
+    return platform.openbao
+
+
+@pytest.fixture(scope="session")
+def hvac_client(platform: Platform) -> hvac.Client:
+    return hvac.Client(url=platform.openbao.addr, token=platform.openbao.token, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def vault_audit_log(platform: Platform) -> Path:
+    return platform.openbao.audit_log
+
+
+# --- Astra -------------------------------------------------------------------
+# The fake Astra DevOps API server's session fixture (`fake_astra`) lives in
+# tests/fake_astra_fixtures.py, beside the fake itself.
+
+__all__ = ["wait_for_namespace_gone"]

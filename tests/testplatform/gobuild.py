@@ -1,0 +1,69 @@
+"""Go-built tools, cached outside the repo: the control plane (keyed by a hash
+of its sources) and helm (keyed by its pinned version)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from testplatform.paths import CACHE_DIR, REPO_ROOT
+
+CONTROLPLANE_SRC = REPO_ROOT / "tests" / "controlplane"
+HELM_VERSION = "v3.21.4"
+
+
+def _go_env() -> dict[str, str]:
+    return {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
+
+
+def _require_go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("the Go toolchain is needed to build the test control plane and helm")
+    return go
+
+
+def controlplane_source_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(CONTROLPLANE_SRC.iterdir()):
+        if path.suffix == ".go" or path.name in ("go.mod", "go.sum"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def ensure_controlplane() -> tuple[Path, float]:
+    """Return (binary, seconds spent building); 0 seconds when cached."""
+    target = CACHE_DIR / f"controlplane-{controlplane_source_hash()}" / "controlplane"
+    if target.exists():
+        return target, 0.0
+    started = time.monotonic()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    subprocess.run(
+        [_require_go(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."],
+        cwd=CONTROLPLANE_SRC, env=_go_env(), check=True,
+    )
+    partial.rename(target)  # atomic: a half-written binary is never mistaken for a cached one
+    return target, time.monotonic() - started
+
+
+def ensure_helm() -> tuple[Path, float]:
+    target_dir = CACHE_DIR / f"helm-{HELM_VERSION}"
+    target = target_dir / "helm"
+    if target.exists():
+        return target, 0.0
+    started = time.monotonic()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            _require_go(), "install", "-trimpath",
+            f"-ldflags=-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+            f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
+        ],
+        env={**_go_env(), "GOBIN": str(target_dir)}, check=True,
+    )
+    return target, time.monotonic() - started

@@ -1,0 +1,25 @@
+"""Where the platform keeps things: built binaries in a cache outside the repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = Path(
+    os.environ.get("ASTRA_TOKEN_OPERATOR_CACHE", Path.home() / ".cache" / "astra-token-operator")
+)
+VENV_BIN = Path(sys.executable).parent
+
+
+def venv_tool(name: str) -> Path:
+    """A console script installed beside the running interpreter (bao, kubectl)."""
+    candidate = VENV_BIN / name
+    if candidate.exists():
+        return candidate
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found beside {sys.executable} nor on PATH; run `make venv`")
+    return Path(found)
