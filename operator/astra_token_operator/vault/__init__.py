@@ -1,0 +1,76 @@
+"""The ledger in Vault (KV v2 through hvac): the only code in the operator that
+calls hvac. Everything here is async to callers; see docs/ledger.md."""
+
+from astra_token_operator.vault.auth import (
+    AppRoleAuth,
+    Authenticator,
+    KubernetesAuth,
+    TokenAuth,
+    authenticator_from_config,
+)
+from astra_token_operator.vault.errors import (
+    VaultCasMismatch,
+    VaultConfigError,
+    VaultDataError,
+    VaultError,
+    VaultForbidden,
+    VaultNotFound,
+    VaultUnavailable,
+)
+from astra_token_operator.vault.ledger import RECORD_MAX_VERSIONS, Ledger
+from astra_token_operator.vault.paths import LedgerPaths, slot_key
+from astra_token_operator.vault.records import (
+    MintIntent,
+    OwnerRef,
+    Principal,
+    RecordAction,
+    RecordState,
+    RecordVersion,
+    SlotClaim,
+    SlotOutcome,
+    SlotStatus,
+    TokenRecord,
+    VersionedRecord,
+    VersionedSlot,
+    format_rfc3339,
+    lease_id_for,
+    parse_rfc3339,
+    parse_stored,
+)
+from astra_token_operator.vault.session import VaultSession
+
+__all__ = [
+    "RECORD_MAX_VERSIONS",
+    "AppRoleAuth",
+    "Authenticator",
+    "KubernetesAuth",
+    "Ledger",
+    "LedgerPaths",
+    "MintIntent",
+    "OwnerRef",
+    "Principal",
+    "RecordAction",
+    "RecordState",
+    "RecordVersion",
+    "SlotClaim",
+    "SlotOutcome",
+    "SlotStatus",
+    "TokenAuth",
+    "TokenRecord",
+    "VaultCasMismatch",
+    "VaultConfigError",
+    "VaultDataError",
+    "VaultError",
+    "VaultForbidden",
+    "VaultNotFound",
+    "VaultSession",
+    "VaultUnavailable",
+    "VersionedRecord",
+    "VersionedSlot",
+    "authenticator_from_config",
+    "format_rfc3339",
+    "lease_id_for",
+    "parse_rfc3339",
+    "parse_stored",
+    "slot_key",
+]

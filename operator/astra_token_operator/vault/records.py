@@ -1,0 +1,239 @@
+"""What the ledger stores: token records, uniqueness slots and mint intents.
+
+Stored as KV v2 data with camelCase keys (as `bao kv get` shows them) and
+times as RFC 3339 UTC strings. Token and client secret are SecretStr: repr,
+str and a default ``model_dump_json()`` print ``**********``; only
+``to_storage()`` — the storage boundary — reveals them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, NamedTuple, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    SerializationInfo,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from astra_token_operator.vault.errors import VaultDataError
+
+SCHEMA_VERSION = 1
+M = TypeVar("M", bound=BaseModel)
+_REVEAL = "reveal_secrets"  # serialization context flag, set only by to_storage()
+
+
+def format_rfc3339(value: datetime) -> str:
+    """2024-05-01T12:00:00Z (microseconds kept when present)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Vault's own times carry nanoseconds; Python keeps microseconds."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str | SecretStr:
+    if isinstance(info.context, dict) and info.context.get(_REVEAL):
+        return value.get_secret_value()
+    return str(value) if info.mode == "json" else value
+
+
+UtcTime = Annotated[
+    AwareDatetime, AfterValidator(_to_utc), PlainSerializer(format_rfc3339, return_type=str, when_used="json")
+]
+StoredSecret = Annotated[SecretStr, PlainSerializer(_serialize_secret, when_used="always")]
+
+
+class _Stored(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="ignore", frozen=True
+    )
+
+    def to_storage(self) -> dict[str, Any]:
+        """The KV v2 data: camelCase, JSON types, secrets revealed. Only the ledger calls this."""
+        return self.model_dump(mode="json", by_alias=True, context={_REVEAL: True})
+
+    @classmethod
+    def from_storage(cls, data: dict[str, Any]) -> Self:
+        """Parse stored data; fields added by later versions are ignored, missing optional ones defaulted."""
+        return cls.model_validate(data)
+
+
+class RecordState(StrEnum):
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"  # replaced by a rotation; revoked at revoke_after
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    DELETED_EXTERNALLY = "deleted-externally"  # gone from Astra without us
+    ABANDONED = "abandoned"  # released by an admin without revoking
+
+
+class RecordAction(StrEnum):
+    """What a record version recorded (its ``lastAction``)."""
+
+    MINTED = "minted"
+    RECOVERED = "recovered"  # found in Astra by an intent's marker after a crash
+    RENEWED = "renewed"
+    RENEWED_MANUALLY = "renewed-manually"
+    METADATA_UPDATED = "metadata-updated"
+    RESTORED = "restored"  # the Secret was restored from the ledger
+    SUPERSEDED = "superseded"
+    REVOKED = "revoked"
+    REVOKED_MANUALLY = "revoked-manually"
+    EXPIRED = "expired"
+    DELETED_EXTERNALLY = "deleted-externally"
+    ABANDONED = "abandoned"
+
+
+class Principal(_Stored):
+    """Someone who caused a change: a Kubernetes user from admission, or the operator itself."""
+
+    username: str
+    uid: str = ""
+    groups: list[str] = Field(default_factory=list)
+    kind: Literal["user", "operator"] = "user"
+
+    @classmethod
+    def operator(cls, username: str = "astra-token-operator") -> Principal:
+        return cls(username=username, kind="operator")
+
+
+class OwnerRef(_Stored):
+    """The Kubernetes object a token belongs to (an AstraToken)."""
+
+    kind: str
+    name: str
+    uid: str
+    namespace: str | None = None
+
+
+class TokenRecord(_Stored):
+    schema_version: int = SCHEMA_VERSION
+    token: StoredSecret
+    client_secret: StoredSecret
+    client_id: str
+    org_id: str
+    role_name: str
+    role_id: str = ""
+    logical_name: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    generated_on: str | None = None  # as Astra reported it
+    lease_id: str = ""  # filled in: astra-tokens/<orgId>/<clientId>
+    ttl_seconds: int
+    max_ttl_seconds: int
+    issued_at: UtcTime
+    lease_expires_at: UtcTime
+    max_expires_at: UtcTime
+    state: RecordState = RecordState.ACTIVE
+    created_by: Principal | None = None
+    revoked_at: UtcTime | None = None
+    revoked_by: Principal | None = None
+    reason: str | None = None
+    last_action: RecordAction = RecordAction.MINTED
+    actor: Principal | None = None
+    renewals: int = 0
+    superseded_by: str | None = None  # client id of the token that replaced this one
+    supersedes: str | None = None  # client id of the token this one replaced
+    owner: OwnerRef | None = None
+    secret_name: str | None = None
+    revoke_after: UtcTime | None = None  # superseded tokens: revoke at this time
+
+    @model_validator(mode="after")
+    def _default_lease_id(self) -> TokenRecord:
+        if not self.lease_id:
+            object.__setattr__(self, "lease_id", lease_id_for(self.org_id, self.client_id))
+        return self
+
+
+class SlotClaim(_Stored):
+    """Who holds the (org, role, logical name) slot. The names are stored too,
+    because the slot's key is a hash a person cannot read."""
+
+    client_id: str
+    owner: OwnerRef
+    claimed_at: UtcTime
+    org_id: str | None = None
+    role_name: str | None = None
+    logical_name: str | None = None
+
+
+class MintIntent(_Stored):
+    """A mint in flight: written before Astra is asked, deleted once recorded."""
+
+    intent_id: str
+    owner: OwnerRef
+    org_id: str
+    role_id: str
+    role_name: str
+    logical_name: str
+    marker: str  # the description sent to Astra; finds the token after a crash
+    created_at: UtcTime
+    token_expiry: UtcTime | None = None
+
+
+def parse_stored(model: type[M], data: dict[str, Any], *, operation: str, path: str) -> M:
+    """Parse stored data into ``model``. pydantic's own message quotes the input
+    (which may hold a token), so only field locations and reasons travel."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False, include_context=False)
+        )
+    raise VaultDataError(f"Vault {operation} {path}: stored {model.__name__} is invalid ({problems})",
+                         operation=operation, path=path)
+
+
+def lease_id_for(org_id: str, client_id: str) -> str:
+    return f"astra-tokens/{org_id}/{client_id}"
+
+
+class VersionedRecord(NamedTuple):
+    record: TokenRecord
+    version: int  # the KV version to pass as expected_version for the next write
+
+
+class RecordVersion(NamedTuple):
+    """One entry of a record's history: each KV version is one recorded change."""
+
+    version: int
+    created_time: datetime
+    record: TokenRecord
+
+
+class VersionedSlot(NamedTuple):
+    claim: SlotClaim
+    version: int
+
+
+class SlotStatus(StrEnum):
+    CLAIMED = "claimed"  # this call took the slot (or moved it to a new client id)
+    ALREADY_OURS = "already_ours"  # the same owner (uid) held it already: claiming is idempotent
+    HELD_BY = "held_by"  # someone else holds it; ``holder`` says who
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    status: SlotStatus
+    holder: SlotClaim  # the claim stored in the slot after the call
+    version: int
+
+    @property
+    def ours(self) -> bool:
+        return self.status is not SlotStatus.HELD_BY
