@@ -1,0 +1,91 @@
+"""One pooled client per org, replaced when the org's root token or client
+settings change (e.g. the AstraOrg's rootTokenRef Secret was rotated)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from astra_token_operator.astra.client import AstraClient
+from astra_token_operator.astra.settings import AstraClientSettings
+
+ClientFactory = Callable[[str, SecretStr, AstraClientSettings], AstraClient]
+
+
+def _fingerprint(token: SecretStr) -> bytes:
+    # Compare tokens by digest, so the pool keeps no second copy of any token.
+    return hashlib.sha256(token.get_secret_value().encode()).digest()
+
+
+@dataclass
+class _Entry:
+    client: AstraClient
+    token_fingerprint: bytes
+    settings: AstraClientSettings
+
+
+class AstraClients:
+    def __init__(self, factory: ClientFactory | None = None) -> None:
+        self._factory: ClientFactory = factory or AstraClient
+        self._entries: dict[str, _Entry] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._retired: list[AstraClient] = []
+
+    def __repr__(self) -> str:
+        return f"AstraClients(orgs={sorted(self._entries)!r})"
+
+    def get(
+        self, org_id: str, root_token: SecretStr, settings: AstraClientSettings | None = None
+    ) -> AstraClient:
+        """The org's client; a new one when the token or settings differ from
+        the pooled client's. The replaced client finishes its calls in flight
+        and closes in the background."""
+        settings = settings or AstraClientSettings()
+        fingerprint = _fingerprint(root_token)
+        entry = self._entries.get(org_id)
+        if (
+            entry is not None
+            and not entry.client.closed
+            and hmac.compare_digest(entry.token_fingerprint, fingerprint)
+            and entry.settings == settings
+        ):
+            return entry.client
+        if entry is not None:
+            self._retire(entry.client)
+        client = self._factory(org_id, root_token, settings)
+        self._entries[org_id] = _Entry(client, fingerprint, settings)
+        return client
+
+    def peek(self, org_id: str) -> AstraClient | None:
+        entry = self._entries.get(org_id)
+        return entry.client if entry else None
+
+    async def discard(self, org_id: str) -> None:
+        """Close and forget the org's client (the AstraOrg was deleted)."""
+        entry = self._entries.pop(org_id, None)
+        if entry is not None:
+            await entry.client.aclose()
+
+    async def aclose_all(self) -> None:
+        entries, self._entries = list(self._entries.values()), {}
+        retired, self._retired = self._retired, []
+        await asyncio.gather(
+            *(entry.client.aclose() for entry in entries),
+            *(client.aclose() for client in retired),
+            *self._retiring,
+        )
+
+    def _retire(self, client: AstraClient) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (sync caller): close later, in aclose_all
+            self._retired.append(client)
+            return
+        task = loop.create_task(client.aclose())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
