@@ -1,0 +1,391 @@
+"""Kube: the operator's only door to the Kubernetes API for Secrets, custom
+object status and metadata, rollout restarts and namespace reads.
+
+The kubernetes client is synchronous (urllib3). Every call runs on a bounded
+thread pool through ``loop.run_in_executor`` with a request timeout, so
+neither a slow nor a hung apiserver blocks the event loop, and callers see
+async methods only. Failures leave as KubeErrors (errors.py); retries follow
+retry.py and wait on the event loop, not in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import kubernetes.client
+import kubernetes.config
+import urllib3
+
+from astra_token_operator.kube.errors import KubeNotFound, KubeUnavailable, translate
+from astra_token_operator.kube.patches import (
+    MERGE_PATCH,
+    WORKLOAD_KINDS,
+    WorkloadKind,
+    metadata_patch,
+    restart_patch,
+    status_patch,
+)
+from astra_token_operator.kube.retry import RetryPolicy, with_retries
+from astra_token_operator.kube.secrets import DesiredSecret, SecretSnapshot
+from astra_token_operator.models import GROUP, VERSION
+
+T = TypeVar("T")
+M = TypeVar("M")
+logger = logging.getLogger("astra_token_operator.kube")
+
+DEFAULT_WORKERS = 16
+DEFAULT_TIMEOUT_SECONDS = 15.0
+
+
+def _transport_retries() -> urllib3.Retry:
+    """urllib3's own retries, for clients this package builds: reconnect when no
+    connection could be made (nothing was sent, so always safe), never resend a
+    request that was sent. Every other retry is retry.py's decision."""
+    return urllib3.Retry(total=None, connect=2, read=0, redirect=0, status=0, other=0, backoff_factor=0.1)
+
+
+
+def _model(model: type[M], body: dict[str, Any]) -> M:
+    """A client model from the API's JSON form (inside the worker, so a
+    validation error is translated without its input)."""
+    built: M | None = model.from_dict(body)  # type: ignore[attr-defined]
+    assert built is not None
+    return built
+
+
+def _mapping(found: object) -> dict[str, Any]:
+    if not isinstance(found, dict):
+        raise TypeError(f"expected a JSON object, got {type(found).__name__}")
+    return found
+
+
+class Kube:
+    """Async access to the Kubernetes API. Build with ``Kube.from_environment()``
+    (or around an existing ApiClient) and close with ``await kube.aclose()``.
+
+    ``timeout_seconds`` bounds each HTTP request; ``retry`` says how often and
+    how patiently a KubeUnavailable is tried again (see retry.py). Custom
+    objects live in ``group``/``version`` (the operator's own by default).
+
+    An ApiClient handed in is used as it is and not closed here. Its urllib3
+    pool should hold ``workers`` connections (the default is 5 per CPU), and
+    its own default retries resend GET/PUT/DELETE after a read error: harmless
+    here (a PUT carries a resourceVersion, a DELETE's outcome is the same), but
+    ``from_configuration``/``from_environment`` build a client that leaves
+    every resend to retry.py."""
+
+    def __init__(
+        self,
+        api_client: kubernetes.client.ApiClient,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy | None = None,
+        group: str = GROUP,
+        version: str = VERSION,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.group = group
+        self.version = version
+        self._api = api_client
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._objects = kubernetes.client.CustomObjectsApi(api_client)
+        self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="astra-kube")
+        self._timeout = timeout_seconds
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._owns_client = False
+        self._closed = False
+
+    @classmethod
+    def from_configuration(
+        cls,
+        configuration: kubernetes.client.Configuration,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy | None = None,
+        group: str = GROUP,
+        version: str = VERSION,
+    ) -> Kube:
+        """A Kube with its own ApiClient (closed by ``aclose``): transport retries
+        limited to reconnects, and one pooled connection per worker."""
+        configuration.retries = _transport_retries()
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, workers)
+        kube = cls(kubernetes.client.ApiClient(configuration), workers=workers,
+                   timeout_seconds=timeout_seconds, retry=retry, group=group, version=version)
+        kube._owns_client = True
+        return kube
+
+    @classmethod
+    def from_environment(
+        cls,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy | None = None,
+        kubeconfig: str | None = None,
+    ) -> Kube:
+        """In a pod: its ServiceAccount. Elsewhere: ``kubeconfig``, else
+        $KUBECONFIG (one path or several, ':'-separated), else ~/.kube/config."""
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+        except kubernetes.config.ConfigException:
+            # Looked up now: the kubernetes library reads $KUBECONFIG once, when first imported.
+            config_file = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=config_file, client_configuration=configuration)
+        return cls.from_configuration(configuration, workers=workers, timeout_seconds=timeout_seconds,
+                                      retry=retry)
+
+    async def aclose(self) -> None:
+        """Stop taking calls. Calls in flight end within the request timeout;
+        queued ones are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_client:
+            self._api.close()  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- the one path every call takes -------------------------------------------------------
+
+    def _guarded(
+        self, fn: Callable[[], T], operation: str, kind: str, namespace: str | None, name: str | None,
+        secrets: tuple[str, ...],
+    ) -> T:
+        """Run ``fn`` (on a worker thread); any failure leaves as a KubeError.
+        Raised outside the ``except`` block so the client's exception, with
+        the response body, is not chained onto it."""
+        try:
+            return fn()
+        except Exception as exc:  # every failure, however it is spelled, becomes a KubeError
+            error = translate(exc, operation=operation, kind=kind, namespace=namespace, name=name,
+                              secrets=secrets)
+        raise error
+
+    async def _call(
+        self,
+        fn: Callable[[], T],
+        *,
+        operation: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None,
+        idempotent: bool,
+        secrets: Iterable[str] = (),
+    ) -> T:
+        scrubbed = tuple(secrets)
+        guarded = functools.partial(self._guarded, fn, operation, kind, namespace, name, scrubbed)
+
+        async def attempt() -> T:
+            if self._closed:
+                raise KubeUnavailable(f"{operation} {kind}: the Kubernetes client is closed",
+                                      operation=operation, kind=kind, namespace=namespace, name=name,
+                                      maybe_applied=False)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+        async def sleep(seconds: float) -> None:
+            # `name` is taken by LogRecord: the fields travel under "astra", as in lifecycle_log.
+            logger.debug("kube retry action=%s kind=%s namespace=%s name=%s in %.2fs",
+                         operation, kind, namespace, name, seconds,
+                         extra={"astra": {"action": operation, "kind": kind, "namespace": namespace,
+                                          "name": name}})
+            await self._sleep(seconds)
+
+        return await with_retries(attempt, idempotent=idempotent, policy=self._retry, sleep=sleep)
+
+    def _json(self, obj: object) -> dict[str, Any]:
+        """A client model as the API's JSON form (camelCase keys)."""
+        serialized: dict[str, Any] = self._api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+        return serialized
+
+    # --- Secrets ------------------------------------------------------------------------------
+
+    async def _read_secret_json(self, namespace: str, name: str) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            return self._json(self._core.read_namespaced_secret(name, namespace,
+                                                                _request_timeout=self._timeout))
+
+        return await self._call(read, operation="read", kind="Secret", namespace=namespace, name=name,
+                                idempotent=True)
+
+    async def read_secret(self, namespace: str, name: str) -> SecretSnapshot | None:
+        """The Secret as it is now, or None if there is none."""
+        try:
+            found = await self._read_secret_json(namespace, name)
+        except KubeNotFound:
+            return None
+        return SecretSnapshot.from_api(found)
+
+    async def create_secret(self, desired: DesiredSecret) -> SecretSnapshot:
+        """Create the Secret; KubeAlreadyExists if one of that name exists."""
+        body = desired.to_api()
+
+        def create() -> dict[str, Any]:
+            secret = _model(kubernetes.client.V1Secret, body)
+            return self._json(self._core.create_namespaced_secret(desired.namespace, secret,
+                                                                  _request_timeout=self._timeout))
+
+        created = await self._call(create, operation="create", kind="Secret", namespace=desired.namespace,
+                                   name=desired.name, idempotent=False, secrets=desired.secret_values())
+        return SecretSnapshot.from_api(created)
+
+    async def update_secret(self, desired: DesiredSecret, *, resource_version: str) -> SecretSnapshot:
+        """Replace the Secret's data with ``desired``'s and set our labels,
+        annotations and owner reference (keeping those others added).
+        KubeConflict if the Secret is no longer at ``resource_version``;
+        KubeNotFound if it is gone."""
+        current = await self._read_secret_json(desired.namespace, desired.name)
+        body = desired.replacing(current, resource_version=resource_version)
+
+        def replace() -> dict[str, Any]:
+            secret = _model(kubernetes.client.V1Secret, body)
+            return self._json(self._core.replace_namespaced_secret(
+                desired.name, desired.namespace, secret, _request_timeout=self._timeout))
+
+        replaced = await self._call(replace, operation="update", kind="Secret", namespace=desired.namespace,
+                                    name=desired.name, idempotent=False, secrets=desired.secret_values())
+        return SecretSnapshot.from_api(replaced)
+
+    async def delete_secret(self, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        """Delete the Secret; with ``uid``, only that very object (KubeConflict if
+        the Secret of that name is another one). False if it was already gone
+        (which a retried delete may also report after its first attempt did it)."""
+        def delete() -> None:
+            precondition = {"preconditions": {"uid": uid}}
+            options = _model(kubernetes.client.V1DeleteOptions, precondition) if uid else None
+            self._core.delete_namespaced_secret(name, namespace, body=options, _request_timeout=self._timeout)
+
+        try:
+            await self._call(delete, operation="delete", kind="Secret", namespace=namespace, name=name,
+                             idempotent=True)
+        except KubeNotFound:
+            return False
+        return True
+
+    # --- custom objects -----------------------------------------------------------------------
+
+    async def get_object(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The custom object (cluster-scoped when ``namespace`` is None), or None."""
+
+        def get() -> dict[str, Any]:
+            if namespace is None:
+                found = self._objects.get_cluster_custom_object(
+                    self.group, self.version, plural, name, _request_timeout=self._timeout)
+            else:
+                found = self._objects.get_namespaced_custom_object(
+                    self.group, self.version, namespace, plural, name, _request_timeout=self._timeout)
+            return _mapping(found)
+
+        try:
+            return await self._call(get, operation="get", kind=plural, namespace=namespace, name=name,
+                                    idempotent=True)
+        except KubeNotFound:
+            return None
+
+    async def _patch_object(
+        self, plural: str, name: str, namespace: str | None, body: dict[str, Any], *, status: bool
+    ) -> None:
+        group, version, timeout = self.group, self.version, self._timeout
+        objects = self._objects
+
+        def patch() -> None:
+            if namespace is None and status:
+                objects.patch_cluster_custom_object_status(
+                    group, version, plural, name, body, _content_type=MERGE_PATCH, _request_timeout=timeout)
+            elif namespace is None:
+                objects.patch_cluster_custom_object(
+                    group, version, plural, name, body, _content_type=MERGE_PATCH, _request_timeout=timeout)
+            elif status:
+                objects.patch_namespaced_custom_object_status(
+                    group, version, namespace, plural, name, body, _content_type=MERGE_PATCH,
+                    _request_timeout=timeout)
+            else:
+                objects.patch_namespaced_custom_object(
+                    group, version, namespace, plural, name, body, _content_type=MERGE_PATCH,
+                    _request_timeout=timeout)
+
+        await self._call(patch, operation="patch status" if status else "patch metadata", kind=plural,
+                         namespace=namespace, name=name, idempotent=True)
+
+    async def patch_status(
+        self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
+    ) -> None:
+        """Merge ``status`` into the object's status subresource (a None value
+        removes a field). KubeNotFound if the object is gone."""
+        await self._patch_object(plural, name, namespace, status_patch(status), status=True)
+
+    async def patch_metadata(
+        self,
+        plural: str,
+        name: str,
+        *,
+        namespace: str | None = None,
+        labels: Mapping[str, str | None] | None = None,
+        annotations: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Set labels/annotations on the object; a None value removes the key.
+        KubeNotFound if the object is gone."""
+        body = metadata_patch(labels, annotations)
+        if body is not None:
+            await self._patch_object(plural, name, namespace, body, status=False)
+
+    # --- workloads ----------------------------------------------------------------------------
+
+    async def restart_rollout(
+        self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str, value: str
+    ) -> bool:
+        """Set ``annotation: value`` on the workload's pod template, so its
+        controller replaces the pods (a value already there changes nothing).
+        False if the workload does not exist."""
+        if kind not in WORKLOAD_KINDS:
+            raise ValueError(f"cannot restart a {kind}; one of {', '.join(WORKLOAD_KINDS)}")
+        body = restart_patch(annotation, value)
+        method: Callable[..., object] = {
+            "Deployment": self._apps.patch_namespaced_deployment,
+            "StatefulSet": self._apps.patch_namespaced_stateful_set,
+            "DaemonSet": self._apps.patch_namespaced_daemon_set,
+        }[kind]
+
+        def patch() -> None:
+            method(name, namespace, body, _content_type=MERGE_PATCH, _request_timeout=self._timeout)
+
+        try:
+            await self._call(patch, operation="restart", kind=kind, namespace=namespace, name=name,
+                             idempotent=True)
+        except KubeNotFound:
+            return False
+        return True
+
+    # --- namespaces ---------------------------------------------------------------------------
+
+    async def namespace_labels(self, name: str) -> dict[str, str] | None:
+        """The namespace's labels, or None if there is no such namespace."""
+
+        def read() -> dict[str, str]:
+            found = self._core.read_namespace(name, _request_timeout=self._timeout)
+            return dict(found.metadata.labels or {}) if found.metadata else {}
+
+        try:
+            return await self._call(read, operation="read", kind="Namespace", namespace=None, name=name,
+                                    idempotent=True)
+        except KubeNotFound:
+            return None

@@ -1,0 +1,38 @@
+"""Bodies of the JSON merge patches (RFC 7386) the client sends. Pure.
+
+Each sets absolute values (or removes keys with null), so sending one twice
+leaves the object as sending it once: that is what makes these writes safe to
+retry after an ambiguous failure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+MERGE_PATCH = "application/merge-patch+json"
+
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
+WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def restart_patch(annotation: str, value: str) -> dict[str, Any]:
+    """Stamp the pod template: a changed template makes the controller roll its pods
+    (what ``kubectl rollout restart`` does with kubectl.kubernetes.io/restartedAt)."""
+    return {"spec": {"template": {"metadata": {"annotations": {annotation: value}}}}}
+
+
+def metadata_patch(
+    labels: Mapping[str, str | None] | None, annotations: Mapping[str, str | None] | None
+) -> dict[str, Any] | None:
+    """Set labels/annotations; a None value removes the key. None when there is nothing to send."""
+    metadata: dict[str, Any] = {}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"metadata": metadata} if metadata else None
+
+
+def status_patch(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``status`` into the object's status (on the /status subresource)."""
+    return {"status": dict(status)}
