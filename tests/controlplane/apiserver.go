@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -36,6 +38,11 @@ func apiserverArgs(p *pki, dataDir string, etcdPort, securePort int) []string {
 		// No kubelet, no nodes: the "kubernetes" Service endpoints would point
 		// at a loopback address, which endpoint validation refuses.
 		"--endpoint-reconciler-type=none",
+		// Requests on Secrets are audited (metadata only) so tests can prove
+		// which Secrets an operator lists and watches.
+		"--audit-policy-file=" + filepath.Join(dataDir, "audit-policy.yaml"),
+		"--audit-log-path=" + filepath.Join(dataDir, "audit.log"),
+		"--audit-log-format=json",
 		"--profiling=false",
 		"--v=0",
 	}
@@ -69,4 +76,19 @@ func runAPIServer(ctx context.Context, args []string) error {
 		return utilerrors.NewAggregate(errs)
 	}
 	return apiapp.Run(ctx, completed)
+}
+
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  resources:
+  - group: ""
+    resources: ["secrets"]
+- level: None
+`
+
+func writeAuditPolicy(dataDir string) error {
+	return os.WriteFile(filepath.Join(dataDir, "audit-policy.yaml"), []byte(auditPolicy), 0o600)
 }

@@ -38,6 +38,7 @@ type readyInfo struct {
 	AdminKey   string `json:"adminKey"`
 	SAIssuer   string `json:"serviceAccountIssuer"`
 	EtcdURL    string `json:"etcd"`
+	AuditLog   string `json:"auditLog"`
 	PID        int    `json:"pid"`
 }
 
@@ -84,6 +85,9 @@ func run(dataDir string, exitOnStdinClose bool, readyTimeout time.Duration) erro
 	}
 	defer etcd.Close()
 
+	if err := writeAuditPolicy(dataDir); err != nil {
+		return err
+	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	kubeconfig := filepath.Join(dataDir, "kubeconfig")
 	if err := writeKubeconfig(kubeconfig, server, p); err != nil {
@@ -122,6 +126,7 @@ func run(dataDir string, exitOnStdinClose bool, readyTimeout time.Duration) erro
 	info, _ := json.Marshal(readyInfo{
 		Kubeconfig: kubeconfig, Server: server, CAFile: p.CACert, AdminCert: p.AdminCert, AdminKey: p.AdminKey,
 		SAIssuer: serviceAccountIssuer, EtcdURL: fmt.Sprintf("http://127.0.0.1:%d", etcdPort), PID: os.Getpid(),
+		AuditLog: filepath.Join(dataDir, "audit.log"),
 	})
 	fmt.Printf("CONTROLPLANE READY %s\n", info)
 

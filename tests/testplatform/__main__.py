@@ -25,9 +25,9 @@ def main() -> int:
         print(f"# OpenBao audit log: {platform.openbao.audit_log}")
         print("# Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
-            for part in (platform.controlplane, platform.openbao):
-                if not part.child.alive():
-                    print(f"{part.child.name} exited:\n{part.child.log_tail()}", file=sys.stderr)
+            for child in (platform.controlplane.child, platform.openbao.child):
+                if child is not None and not child.alive():
+                    print(f"{child.name} exited:\n{child.log_tail()}", file=sys.stderr)
                     return 1
         return 0
     finally:

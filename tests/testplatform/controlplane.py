@@ -3,6 +3,7 @@ kube-controller-manager in one process), started on loopback and free ports."""
 
 from __future__ import annotations
 
+import base64
 import json
 import select
 import time
@@ -22,11 +23,13 @@ class ControlPlane:
     admin_cert: Path
     admin_key: Path
     service_account_issuer: str
-    child: Child
+    audit_log: Path | None  # Secret requests, as the apiserver audits them (None for external clusters)
+    child: Child | None  # None: a cluster someone else runs (make e2e-kind)
     ready_seconds: float
 
     def stop(self) -> None:
-        self.child.stop()
+        if self.child is not None:
+            self.child.stop()
 
 
 def start_controlplane(binary: Path, work_dir: Path, timeout: float = 180.0) -> ControlPlane:
@@ -64,6 +67,26 @@ def start_controlplane(binary: Path, work_dir: Path, timeout: float = 180.0) -> 
         admin_cert=Path(info["adminCert"]),
         admin_key=Path(info["adminKey"]),
         service_account_issuer=info["serviceAccountIssuer"],
+        audit_log=Path(info["auditLog"]),
         child=child,
         ready_seconds=time.monotonic() - started,
+    )
+
+
+def external_controlplane(kubeconfig: Path, work_dir: Path) -> ControlPlane:
+    """A cluster that is already running (kind): read its address and CA from the kubeconfig."""
+    import yaml
+
+    config = yaml.safe_load(kubeconfig.read_text())
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
+    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])["cluster"]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ca_file = Path(cluster.get("certificate-authority", work_dir / "ca.crt"))
+    if "certificate-authority-data" in cluster:
+        ca_file.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    return ControlPlane(
+        kubeconfig=kubeconfig, server=cluster["server"], ca_file=ca_file,
+        admin_cert=Path(), admin_key=Path(),
+        service_account_issuer="https://kubernetes.default.svc.cluster.local",
+        audit_log=None, child=None, ready_seconds=0.0,
     )

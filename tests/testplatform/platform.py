@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testplatform.controlplane import ControlPlane, start_controlplane
+from testplatform.controlplane import ControlPlane, external_controlplane, start_controlplane
 from testplatform.gobuild import ensure_controlplane, ensure_helm
 from testplatform.openbao import OpenBao, start_openbao
 from testplatform.paths import venv_tool
@@ -61,7 +61,7 @@ class Platform:
             try:
                 part.stop()
             except Exception as exc:  # keep tearing down the rest
-                print(f"platform: stopping {part.child.name} failed: {exc}")
+                print(f"platform: stopping {type(part).__name__} failed: {exc}")
         if self._owned_dir and not os.environ.get("ASTRA_KEEP_PLATFORM_DIR"):
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
@@ -70,9 +70,13 @@ def start_platform(work_dir: Path | None = None) -> Platform:
     owned = work_dir is None
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="astra-platform-"))
     timings = Timings()
-    binary, timings.controlplane_build_seconds = ensure_controlplane()
     helm, timings.helm_build_seconds = ensure_helm()
-    controlplane = start_controlplane(binary, work_dir / "controlplane")
+    external = os.environ.get("ASTRA_E2E_KUBECONFIG")
+    if external:  # make e2e-kind: the same suite against a kind cluster
+        controlplane = external_controlplane(Path(external), work_dir / "controlplane")
+    else:
+        binary, timings.controlplane_build_seconds = ensure_controlplane()
+        controlplane = start_controlplane(binary, work_dir / "controlplane")
     timings.controlplane_ready_seconds = controlplane.ready_seconds
     try:
         openbao = start_openbao(work_dir / "openbao")
