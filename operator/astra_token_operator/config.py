@@ -54,6 +54,10 @@ class OperatorConfig(BaseSettings):
     drift_check_interval_seconds: float = 60.0
     intent_sweep_interval_seconds: float = 300.0
 
+    # Fault injection for the crash-safety tests only: names of points in the
+    # mint where the process kills itself with SIGKILL (see reconcile/minting.py).
+    failpoints: list[str] = Field(default_factory=list)
+
     # Admission webhook
     webhook_enabled: bool = True
     webhook_host: str = "127.0.0.1"

@@ -20,6 +20,7 @@ async def run_operator(config: OperatorConfig, *, verbose: bool = False) -> None
         namespaces=config.namespaces,
         standalone=config.standalone,
         priority=config.priority,
-        peering_name=config.peering_name,
+        # A peering name makes peering mandatory, which would pause a standalone operator forever.
+        peering_name=None if config.standalone else config.peering_name,
         liveness_endpoint=config.liveness_endpoint,
     )

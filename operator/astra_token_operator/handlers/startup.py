@@ -1,10 +1,15 @@
-"""Operator-wide Kopf settings, applied before any resource is watched."""
+"""Operator-wide Kopf settings and the shared services, set up before any
+resource is watched and closed on exit."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import kopf
+
+from astra_token_operator.config import OperatorConfig
+from astra_token_operator.reconcile.secrets import LABEL_MANAGED
+from astra_token_operator.services import Services
 
 # Kopf's own bookkeeping lives under a prefix of its own: annotations under
 # astra-tokens.io/ must stay visible to our handlers (see docs/decisions.md).
@@ -13,8 +18,21 @@ FINALIZER = "astra-tokens.io/revoke"
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorConfig = memo.config
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX, v1=False)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX, v1=False)
     settings.posting.reporting_component = "astra-token-operator"
+    settings.posting.level = 20  # INFO events and up become Kubernetes Events
+    # Only the Secrets this operator manages are watched, filtered by the apiserver.
+    settings.watching.label_selectors["v1", "secrets"] = f"{LABEL_MANAGED}=true"
+    settings.peering.standalone = config.standalone
+    memo.services = Services.from_config(config)
+
+
+@kopf.on.cleanup()
+async def close_services(memo: kopf.Memo, **_: Any) -> None:
+    services: Services | None = memo.get("services")
+    if services is not None:
+        await services.aclose()

@@ -147,6 +147,7 @@ class TokenRecord(_Stored):
     last_action: RecordAction = RecordAction.MINTED
     actor: Principal | None = None
     renewals: int = 0
+    last_renewed_at: UtcTime | None = None
     superseded_by: str | None = None  # client id of the token that replaced this one
     supersedes: str | None = None  # client id of the token this one replaced
     owner: OwnerRef | None = None

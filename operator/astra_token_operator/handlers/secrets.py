@@ -1,0 +1,21 @@
+"""The Secrets this operator manages (server-side label selector, never all
+Secrets): a change or deletion wakes the owning token, which restores it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from astra_token_operator.reconcile.secrets import LABEL_MANAGED
+from astra_token_operator.services import Services
+
+
+@kopf.on.event("v1", "secrets", id="managed-secret", labels={LABEL_MANAGED: "true"})
+async def managed_secret_changed(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    if type is None:  # the initial listing: nothing changed
+        return
+    services: Services = memo.services
+    for owner in meta.get("ownerReferences") or []:
+        if owner.get("kind") == "AstraToken":
+            services.secret_changed(str(owner.get("uid")))

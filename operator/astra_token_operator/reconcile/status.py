@@ -1,0 +1,94 @@
+"""AstraToken status as a pure function of the ledger record and the lease
+decision; patches carry only what changed, so a pass at rest writes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from astra_token_operator.leases import Decision, WaitUntil
+from astra_token_operator.models import (
+    CONDITION_READY,
+    AstraToken,
+    AstraTokenStatus,
+    Condition,
+    TokenReason,
+    set_condition,
+)
+from astra_token_operator.reconcile.context import TokenContext
+from astra_token_operator.vault import TokenRecord
+
+
+def _ready_reason(record: TokenRecord) -> TokenReason:
+    if record.renewals > 0:
+        return TokenReason.RENEWED
+    return TokenReason.ROTATED if record.supersedes else TokenReason.ISSUED
+
+
+def ready_status(context: TokenContext, record: TokenRecord, decision: Decision, now: datetime,
+                 vault_path: str) -> AstraTokenStatus:
+    token = context.token
+    waiting = decision if isinstance(decision, WaitUntil) else None
+    message = f"token {record.client_id} is valid; lease until {record.lease_expires_at.isoformat()}"
+    if waiting is not None:
+        message += f"; next: {waiting.next.value} at {waiting.at.isoformat()}"
+    conditions = set_condition(
+        token.status.conditions,
+        Condition(type=CONDITION_READY, status="True", reason=_ready_reason(record), message=message,
+                  observed_generation=token.metadata.generation),
+        now,
+    )
+    return AstraTokenStatus(
+        conditions=conditions,
+        client_id=record.client_id,
+        org_id=record.org_id,
+        role_name=record.role_name,
+        logical_name=record.logical_name,
+        generated_on=_parse_generated_on(record.generated_on) or record.issued_at,
+        lease_id=record.lease_id,
+        lease_duration=record.ttl_seconds,
+        lease_expires_at=record.lease_expires_at,
+        max_expires_at=record.max_expires_at,
+        last_renewed_at=record.last_renewed_at,
+        renewals=record.renewals,
+        secret_name=token.secret_name,
+        vault_path=vault_path,
+        created_by=record.created_by.username if record.created_by else None,
+        next_action=waiting.next.value if waiting else None,
+        next_action_at=waiting.at if waiting else None,
+        observed_generation=token.metadata.generation,
+    )
+
+
+def blocked_status(token: AstraToken, reason: str, message: str, now: datetime) -> AstraTokenStatus:
+    conditions = set_condition(
+        token.status.conditions,
+        Condition(type=CONDITION_READY, status="False", reason=reason, message=message,
+                  observed_generation=token.metadata.generation),
+        now,
+    )
+    return AstraTokenStatus(conditions=conditions, observed_generation=token.metadata.generation)
+
+
+def status_changes(token: AstraToken, wanted: AstraTokenStatus) -> dict[str, Any] | None:
+    return changed_fields(token.status, wanted)
+
+
+def changed_fields(have: BaseModel, wanted: BaseModel) -> dict[str, Any] | None:
+    """The merge patch that turns status `have` into `wanted` (the fields `wanted`
+    sets), or None when nothing differs: a pass at rest writes nothing."""
+    current = have.model_dump(mode="json", by_alias=True)
+    want = wanted.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    patch = {key: value for key, value in want.items() if current.get(key) != value}
+    return patch or None
+
+
+def _parse_generated_on(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

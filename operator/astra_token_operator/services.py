@@ -1,0 +1,108 @@
+"""The operator's long-lived collaborators, built once at start-up and handed
+to every handler through Kopf's memo."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from astra_token_operator.astra import AstraClients
+from astra_token_operator.config import OperatorConfig
+from astra_token_operator.directory import Directory
+from astra_token_operator.kube import Kube
+from astra_token_operator.reconcile.memory import TokenMemory
+from astra_token_operator.vault import Ledger, Principal
+from astra_token_operator.wakers import Wakers
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Deletions:
+    """Who asked to delete which AstraToken, as the admission webhook saw it,
+    until the finalizer records it in the ledger."""
+
+    def __init__(self) -> None:
+        self._by_uid: dict[str, Principal] = {}
+
+    def record(self, uid: str, who: Principal) -> None:
+        self._by_uid[uid] = who
+
+    async def pop(self, uid: str) -> Principal | None:
+        return self._by_uid.pop(uid, None)
+
+
+@dataclass
+class Services:
+    config: OperatorConfig
+    ledger: Ledger
+    astra: AstraClients
+    kube: Kube
+    directory: Directory = field(default_factory=Directory)
+    wakers: Wakers = field(default_factory=Wakers)
+    # Intents whose mint is running in this process: the sweeper leaves them alone.
+    in_flight_intents: set[str] = field(default_factory=set)
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], datetime] = utc_now
+    deletions: Deletions = field(default_factory=Deletions)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _memories: dict[str, TokenMemory] = field(default_factory=dict)
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        """One lock per object: the daemon, manual requests and the finalizer never overlap."""
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def token_memory(self, uid: str) -> TokenMemory:
+        return self._memories.setdefault(uid, TokenMemory())
+
+    def active_tokens(self, *, org_id: str | None = None, role_name: str | None = None,
+                      org_ref: str | None = None) -> int:
+        """Tokens this process holds active, for the orgs' and roles' status."""
+        if org_ref is not None:
+            org = self.directory.org(org_ref)
+            org_id = org.org_id if org else "?"
+        count = 0
+        for memory in self._memories.values():
+            record = memory.current.record if memory.current else None
+            if record is None or record.state.value != "active":
+                continue
+            if (org_id is None or record.org_id == org_id) and (role_name is None or record.role_name == role_name):
+                count += 1
+        return count
+
+    def secret_changed(self, owner_uid: str) -> None:
+        """A managed Secret changed or vanished: the owner looks at it on its next pass, now."""
+        memory = self._memories.get(owner_uid)
+        if memory is not None:
+            memory.secret_dirty = True
+            self.wakers.wake(owner_uid)
+
+    def spec_changed(self, uid: str) -> None:
+        """spec.secret may have changed: the next pass republishes the Secret (a change, not a restore)."""
+        memory = self._memories.get(uid)
+        if memory is not None:
+            memory.secret_dirty = memory.expect_secret_change = True
+        self.wakers.wake(uid)
+
+    def forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)
+        self._memories.pop(uid, None)
+        self.wakers.unregister(uid)
+
+    @classmethod
+    def from_config(cls, config: OperatorConfig) -> Services:
+        return cls(
+            config=config,
+            ledger=Ledger.from_config(config),
+            astra=AstraClients(),
+            kube=Kube.from_environment(),
+        )
+
+    async def aclose(self) -> None:
+        await self.astra.aclose_all()
+        await self.ledger.aclose()
+        await self.kube.aclose()

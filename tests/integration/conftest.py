@@ -1,0 +1,215 @@
+"""Integration fixtures: the CRDs, the fake Astra, the operator as a real
+process, and a verified org and role shared by the tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token
+from testplatform.examples import CRDS
+from testplatform.operator import OperatorProcess, operator_env
+from testplatform.platform import Platform
+
+GROUP, VERSION = "astra-tokens.io", "v1alpha1"
+OPERATOR_NAMESPACE = "astra-token-operator"
+TEST_ORG_ID = "6a4c38a6-2a8f-4c1e-9d8e-2b7f0c1d9e01"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last: {last!r}")
+
+
+class Cluster:
+    """Small, readable helpers over the admin API for tests."""
+
+    def __init__(self, api: k8s.ApiClient, kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+        self.api = api
+        self.core = k8s.CoreV1Api(api)
+        self.objects = k8s.CustomObjectsApi(api)
+        self.kubectl = kubectl
+
+    def apply(self, manifest: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("apply", "-f", "-", input=manifest, **kwargs)
+
+    def must_apply(self, manifest: str) -> None:
+        result = self.apply(manifest)
+        assert result.returncode == 0, result.stderr
+
+    def get(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            if namespace:
+                found: dict[str, Any] = self.objects.get_namespaced_custom_object(GROUP, VERSION, namespace,
+                                                                                  plural, name)
+            else:
+                found = self.objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def token(self, name: str, namespace: str) -> dict[str, Any]:
+        found = self.get("astratokens", name, namespace)
+        assert found is not None, f"AstraToken {namespace}/{name} does not exist"
+        return found
+
+    def condition(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        found = self.get(plural, name, namespace) or {}
+        return next((c for c in found.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
+
+    def wait_ready(self, plural: str, name: str, namespace: str | None = None, timeout: float = 30) -> dict[str, Any]:
+        wait_for(lambda: self.condition(plural, name, namespace).get("status") == "True", timeout,
+                 what=f"{plural} {namespace}/{name} Ready (last: {self.condition(plural, name, namespace)})")
+        return self.get(plural, name, namespace) or {}
+
+    def wait_reason(self, plural: str, name: str, reason: str, namespace: str | None = None,
+                    timeout: float = 30) -> dict[str, Any]:
+        wait_for(lambda: self.condition(plural, name, namespace).get("reason") == reason, timeout,
+                 what=f"{plural} {namespace}/{name} reason {reason} (last: {self.condition(plural, name, namespace)})")
+        return self.condition(plural, name, namespace)
+
+    def secret(self, name: str, namespace: str) -> k8s.V1Secret | None:
+        try:
+            return self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def secret_data(self, name: str, namespace: str) -> dict[str, str]:
+        import base64
+
+        secret = self.secret(name, namespace)
+        assert secret is not None, f"Secret {namespace}/{name} does not exist"
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    def events_for(self, name: str, namespace: str) -> list[k8s.CoreV1Event]:
+        listed = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+        return list(listed.items)
+
+    def delete(self, plural: str, name: str, namespace: str | None = None) -> None:
+        try:
+            if namespace:
+                self.objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+            else:
+                self.objects.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def wait_gone(self, plural: str, name: str, namespace: str | None = None, timeout: float = 30) -> None:
+        wait_for(lambda: self.get(plural, name, namespace) is None, timeout, what=f"{plural} {name} deleted")
+
+
+@pytest.fixture(scope="session")
+def cluster(k8s_api: k8s.ApiClient, kubectl: Any) -> Cluster:
+    return Cluster(k8s_api, kubectl)
+
+
+@pytest.fixture(scope="session")
+def crds(kubectl: Any) -> Path:
+    applied = kubectl("apply", "-f", str(CRDS))
+    assert applied.returncode == 0, applied.stderr
+    waited = kubectl("wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/name=astra-token-operator",
+                     "--timeout=60s")
+    assert waited.returncode == 0, waited.stderr
+    return CRDS
+
+
+@pytest.fixture(scope="session")
+def fake_astra() -> Iterator[FakeAstraThread]:
+    fake = FakeAstraThread({TEST_ORG_ID: make_admin_token()})
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def operator_namespace(k8s_api: k8s.ApiClient) -> str:
+    core = k8s.CoreV1Api(k8s_api)
+    try:
+        core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=OPERATOR_NAMESPACE)))
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    return OPERATOR_NAMESPACE
+
+
+@pytest.fixture(scope="session")
+def operator(platform: Platform, crds: Path, operator_namespace: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(
+        log_dir=tmp_path_factory.mktemp("operator-logs"),
+        env=operator_env(
+            kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
+            vault_token=platform.openbao.token, operator_namespace=operator_namespace,
+            extra={"ASTRA_OPERATOR_WEBHOOK_ENABLED": "false", "ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS": "20"},
+        ),
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+@dataclass(frozen=True)
+class OrgHandle:
+    name: str
+    org_id: str
+    admin_token: str
+    secret_name: str
+
+
+def root_token_secret(name: str, token: str, namespace: str = OPERATOR_NAMESPACE) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                       "stringData": {"token": token}})
+
+
+def org_manifest(name: str, org_id: str, url: str, secret_name: str, **spec: Any) -> str:
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraOrg", "metadata": {"name": name},
+            "spec": {"orgId": org_id, "url": url, "allowedNamespaces": ["*"],
+                     "rootTokenRef": {"secret": {"namespace": OPERATOR_NAMESPACE, "name": secret_name}}, **spec}}
+    return json.dumps(body)
+
+
+def role_manifest(name: str, org: str, **spec: Any) -> str:
+    return json.dumps({"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": name},
+                       "spec": {"orgRef": org, **spec}})
+
+
+def token_manifest(name: str, namespace: str, org: str, role: str, **spec: Any) -> str:
+    return json.dumps({"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraToken",
+                       "metadata": {"name": name, "namespace": namespace},
+                       "spec": {"orgRef": org, "roleRef": role, **spec}})
+
+
+@pytest.fixture(scope="session")
+def test_org(cluster: Cluster, fake_astra: FakeAstraThread, operator: OperatorProcess) -> OrgHandle:
+    handle = OrgHandle("it-org", TEST_ORG_ID, fake_astra.admin_token(TEST_ORG_ID), "it-org-root-token")
+    cluster.must_apply(root_token_secret(handle.secret_name, handle.admin_token))
+    cluster.must_apply(org_manifest(handle.name, handle.org_id, fake_astra.url, handle.secret_name))
+    cluster.wait_ready("astraorgs", handle.name, timeout=30)
+    return handle
+
+
+@pytest.fixture(scope="session")
+def test_role(cluster: Cluster, test_org: OrgHandle) -> str:
+    cluster.must_apply(role_manifest("it-rw", test_org.name, astraRoleName="R/W User", ttl="1h", maxTtl="24h"))
+    cluster.wait_ready("astraroles", "it-rw", timeout=30)
+    return "it-rw"

@@ -1,0 +1,110 @@
+"""Crash safety of the mint (DESIGN.md §6): kill the operator with SIGKILL at
+each step, or lose Astra's answer to a create; after a restart every
+AstraToken has exactly one live token and Astra holds nothing the ledger does
+not know. A restart mints nothing for tokens that are fine."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import hvac
+import pytest
+
+from astra_token_operator.fake_astra import FakeAstraThread
+from integration.conftest import Cluster, OrgHandle, token_manifest, wait_for
+from testplatform.operator import OperatorProcess
+
+MINT = "POST /v2/clientIdSecrets"
+
+
+def ledger_state(hvac_client: hvac.Client, org_id: str, client_id: str) -> str | None:
+    try:
+        read = hvac_client.secrets.kv.v2.read_secret_version(
+            path=f"astra-tokens/orgs/{org_id}/tokens/{client_id}", raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        return None
+    state: str = read["data"]["data"]["state"]
+    return state
+
+
+def assert_exactly_one_live_token(cluster: Cluster, fake: FakeAstraThread, hvac_client: hvac.Client,
+                                  org: OrgHandle, namespace: str, name: str) -> None:
+    status = cluster.wait_ready("astratokens", name, namespace, timeout=30)["status"]
+    owner_marker = f"astra-token-operator {namespace}/{name} "
+    views = fake.tokens(org.org_id)
+    live_for_owner = [v.client_id for v in views if owner_marker in v.description and v.state == "valid"]
+    assert live_for_owner == [status["clientId"]]
+    assert cluster.secret_data(name, namespace)["clientId"] == status["clientId"]
+    assert ledger_state(hvac_client, org.org_id, status["clientId"]) == "active"
+    # Astra holds no live token the ledger does not know (the org's admin token aside).
+    unknown = [v.client_id for v in views if v.state == "valid" and not v.is_admin
+               and ledger_state(hvac_client, org.org_id, v.client_id) not in ("active", "superseded")]
+    assert unknown == []
+
+
+@pytest.fixture
+def crashing_operator(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The session's operator, stopped so a test can run one with failpoints; restarted after."""
+    operator.stop()
+    yield operator
+    if not operator.alive():
+        operator.start()
+
+
+@pytest.mark.parametrize("failpoint", ["after-intent", "after-create", "after-record", "after-secret"])
+def test_operator_killed_during_a_mint_leaves_exactly_one_live_token(
+    failpoint: str, crashing_operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str,
+    namespace: str, fake_astra: FakeAstraThread, hvac_client: hvac.Client,
+) -> None:
+    crashing_operator.start(extra_env={"ASTRA_OPERATOR_FAILPOINTS": json.dumps([failpoint])})
+    cluster.must_apply(token_manifest("crashy", namespace, test_org.name, test_role, logicalName=f"crashy-{failpoint}"))
+    code = crashing_operator.wait_exit(timeout=30)
+    assert code == -9  # it really died at the failpoint, by SIGKILL
+
+    crashing_operator.start()
+    assert_exactly_one_live_token(cluster, fake_astra, hvac_client, test_org, namespace, "crashy")
+
+
+def test_a_create_whose_answer_is_lost_is_reconciled_not_duplicated(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, fake_astra: FakeAstraThread,
+    hvac_client: hvac.Client,
+) -> None:
+    fake_astra.set_faults(drop_create_responses=1)
+    try:
+        cluster.must_apply(token_manifest("unanswered", namespace, test_org.name, test_role))
+        assert_exactly_one_live_token(cluster, fake_astra, hvac_client, test_org, namespace, "unanswered")
+    finally:
+        fake_astra.set_faults(drop_create_responses=0)
+    marker = f"astra-token-operator {namespace}/unanswered "
+    states = sorted(v.state for v in fake_astra.tokens(test_org.org_id) if marker in v.description)
+    assert states == ["revoked", "valid"]  # the unanswered one was found by its marker and revoked
+
+
+def test_restarting_the_operator_with_50_tokens_mints_nothing(
+    operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str,
+    fake_astra: FakeAstraThread,
+) -> None:
+    names = [f"fleet-{i:02d}" for i in range(50)]
+    cluster.must_apply("\n---\n".join(token_manifest(n, namespace, test_org.name, test_role) for n in names))
+    before: dict[str, Any] = {}
+    for name in names:
+        before[name] = cluster.wait_ready("astratokens", name, namespace, timeout=60)["status"]["clientId"]
+    mints = fake_astra.counters().count(org=test_org.org_id, endpoint=MINT)
+    log_mark = len(operator.log_text())
+
+    operator.restart()
+    # Every daemon resumes within the start-up spread (10 s) and reads its slot and Secret.
+    deadline = time.monotonic() + 25
+    wait_for(lambda: operator.log_text()[log_mark:].count("Daemon 'lifecycle' is invoked") >= len(names),
+             timeout=30, what="every token's daemon resumed")
+    while time.monotonic() < deadline:
+        time.sleep(1)
+
+    assert fake_astra.counters().count(org=test_org.org_id, endpoint=MINT) == mints
+    for name in names:
+        status = cluster.token(name, namespace)["status"]
+        assert status["clientId"] == before[name]
+        assert status["conditions"][0]["status"] == "True"

@@ -1,0 +1,56 @@
+"""Runs last: the operator's logs (DEBUG level, every restart of the suite),
+every Event and every custom resource hold no root token, issued token or
+client secret, in clear or base64."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import hvac
+
+from astra_token_operator.fake_astra import FakeAstraThread
+from integration.conftest import TEST_ORG_ID, Cluster, OrgHandle, token_manifest
+from testplatform.operator import OperatorProcess
+
+
+def every_ledger_secret(hvac_client: hvac.Client) -> set[str]:
+    found: set[str] = set()
+    orgs = hvac_client.secrets.kv.v2.list_secrets(path="astra-tokens/orgs")["data"]["keys"]
+    for org in orgs:
+        try:
+            ids = hvac_client.secrets.kv.v2.list_secrets(path=f"astra-tokens/orgs/{org}tokens")["data"]["keys"]
+        except hvac.exceptions.InvalidPath:
+            continue
+        for client_id in ids:
+            data = hvac_client.secrets.kv.v2.read_secret_version(
+                path=f"astra-tokens/orgs/{org}tokens/{client_id}", raise_on_deleted_version=True)["data"]["data"]
+            found.update({data["token"], data["clientSecret"], data["token"].rsplit(":", 1)[-1]})
+    return found
+
+
+def test_no_secret_appears_in_logs_events_or_resources(
+    operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str,
+    fake_astra: FakeAstraThread, hvac_client: hvac.Client, kubectl: Any,
+) -> None:
+    # At least one full life in this run, whatever else ran: issue, renew, revoke-and-replace, delete.
+    cluster.must_apply(token_manifest("witness", namespace, test_org.name, test_role))
+    cluster.wait_ready("astratokens", "witness", namespace)
+    kubectl("annotate", "astratoken", "witness", "-n", namespace, "astra-tokens.io/revoke=now")
+    cluster.wait_ready("astratokens", "witness", namespace)
+    cluster.delete("astratokens", "witness", namespace)
+    cluster.wait_gone("astratokens", "witness", namespace)
+
+    secrets = every_ledger_secret(hvac_client) | {fake_astra.admin_token(TEST_ORG_ID), test_org.admin_token}
+    assert len(secrets) >= 6
+    needles = secrets | {base64.b64encode(s.encode()).decode() for s in secrets}
+
+    haystacks = {
+        "operator logs": operator.log_text(),
+        "events": kubectl("get", "events", "-A", "-o", "json").stdout,
+        "custom resources": kubectl("get", "astra", "-A", "-o", "json").stdout,
+    }
+    assert all(haystacks.values())
+    for where, text in haystacks.items():
+        leaked = [needle[:12] + "..." for needle in needles if needle in text]
+        assert leaked == [], f"secrets found in {where}"
