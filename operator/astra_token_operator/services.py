@@ -14,26 +14,12 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.directory import Directory
 from astra_token_operator.kube import Kube
 from astra_token_operator.reconcile.memory import TokenMemory
-from astra_token_operator.vault import Ledger, Principal
+from astra_token_operator.vault import Ledger
 from astra_token_operator.wakers import Wakers
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class Deletions:
-    """Who asked to delete which AstraToken, as the admission webhook saw it,
-    until the finalizer records it in the ledger."""
-
-    def __init__(self) -> None:
-        self._by_uid: dict[str, Principal] = {}
-
-    def record(self, uid: str, who: Principal) -> None:
-        self._by_uid[uid] = who
-
-    async def pop(self, uid: str) -> Principal | None:
-        return self._by_uid.pop(uid, None)
 
 
 @dataclass
@@ -48,7 +34,6 @@ class Services:
     in_flight_intents: set[str] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = utc_now
-    deletions: Deletions = field(default_factory=Deletions)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _memories: dict[str, TokenMemory] = field(default_factory=dict)
 

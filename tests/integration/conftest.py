@@ -160,7 +160,7 @@ def operator(platform: Platform, crds: Path, operator_namespace: str,
         env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
             vault_token=platform.openbao.token, operator_namespace=operator_namespace,
-            extra={"ASTRA_OPERATOR_WEBHOOK_ENABLED": "false", "ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS": "20"},
+            extra={"ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS": "20"},
         ),
     )
     process.start()

@@ -6,4 +6,11 @@ import kopf
 
 registry = kopf.get_default_registry()
 
-from astra_token_operator.handlers import orgs, roles, secrets, startup, tokens  # noqa: E402,F401  (registers on import)
+from astra_token_operator.handlers import (  # noqa: E402,F401  (registers on import)
+    admission,
+    orgs,
+    roles,
+    secrets,
+    startup,
+    tokens,
+)

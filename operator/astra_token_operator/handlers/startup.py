@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from astra_token_operator.config import OperatorConfig
+from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.reconcile.secrets import LABEL_MANAGED
 from astra_token_operator.services import Services
 
@@ -28,6 +29,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Only the Secrets this operator manages are watched, filtered by the apiserver.
     settings.watching.label_selectors["v1", "secrets"] = f"{LABEL_MANAGED}=true"
     settings.peering.standalone = config.standalone
+    if config.webhook_enabled:
+        settings.admission.server = build_webhook_server(config)
+        settings.admission.managed = config.webhook_configuration_name
     memo.services = Services.from_config(config)
 
 

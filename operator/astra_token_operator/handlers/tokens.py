@@ -79,11 +79,12 @@ async def token_deleted(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, retry
     services: Services = memo.services
     uid = str(meta["uid"])
     events = KopfEvents(body)
-    deleted_by = await services.deletions.pop(uid)
     delay = backoff_seconds(retry + 1, base=5, cap=600)
     try:
         async with services.lock(uid):
+            deleted_by = await services.ledger.read_deletion(uid)  # recorded by the admission webhook
             result = await finalize_token(services, dict(body), deleted_by)
+            await services.ledger.forget_deletion(uid)
     except Blocked as blocked:
         events.warning(blocked.reason, blocked.message)
         raise kopf.TemporaryError(blocked.message, delay=min(delay, blocked.retry_after)) from None

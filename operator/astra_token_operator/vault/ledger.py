@@ -26,6 +26,7 @@ from astra_token_operator.vault.errors import (
 from astra_token_operator.vault.paths import LedgerPaths, split_secret_path
 from astra_token_operator.vault.records import (
     MintIntent,
+    Principal,
     RecordVersion,
     SlotClaim,
     SlotOutcome,
@@ -329,6 +330,26 @@ class Ledger:
         key = self.paths.intent(intent_id)
         await self._run("delete-intent", self.paths.display(key), lambda c: kv.delete_all(c, self.mount, key))
         _log("ledger intent deleted", intent=intent_id, action="delete-intent")
+
+    # --- who deleted what ---------------------------------------------------------------------------
+
+    async def write_deletion(self, owner_uid: str, who: Principal) -> None:
+        """Remember who asked to delete an AstraToken (seen at admission), for the
+        finalizer to write into the record's revokedBy, whichever replica runs it."""
+        key = self.paths.deletion(owner_uid)
+        await self._run("write-deletion", self.paths.display(key),
+                        lambda c: kv.write(c, self.mount, key, who.to_storage()))
+
+    async def read_deletion(self, owner_uid: str) -> Principal | None:
+        """Who asked to delete the AstraToken; None when nobody was recorded."""
+        key = self.paths.deletion(owner_uid)
+        found = await self._read("read-deletion", key)
+        return None if found is None else self._parse(Principal, found.data, "read-deletion", key)
+
+    async def forget_deletion(self, owner_uid: str) -> None:
+        """Once the finalizer has recorded it in the token's record."""
+        key = self.paths.deletion(owner_uid)
+        await self._run("forget-deletion", self.paths.display(key), lambda c: kv.delete_all(c, self.mount, key))
 
     # --- root tokens and health --------------------------------------------------------------------
 

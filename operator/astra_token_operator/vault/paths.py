@@ -51,6 +51,9 @@ class LedgerPaths:
     def intent(self, intent_id: str) -> str:
         return f"{self.intents_dir()}/{_segment('intent id', intent_id)}"
 
+    def deletion(self, owner_uid: str) -> str:
+        return f"{self.prefix}/deletions/{_segment('owner uid', owner_uid)}"
+
     def display(self, key: str) -> str:
         """The path as `bao kv get` takes it: <mount>/<key>."""
         return f"{self.mount}/{key}"

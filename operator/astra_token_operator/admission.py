@@ -1,0 +1,179 @@
+"""Admission rules that need state the CRD schema cannot see: pure functions
+from the object under review and what the operator knows, to the problems
+found. Each problem is one sentence a kubectl user understands, saying what
+is wrong and how to fix it. The schema (CEL) already refuses what it can."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from astra_token_operator.durations import DurationError, parse_duration
+from astra_token_operator.models import (
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_RENEW,
+    ANNOTATION_REVOKE,
+    AstraOrgSpec,
+    AstraRoleSpec,
+    AstraToken,
+    effective_role_name,
+)
+from astra_token_operator.tenancy import matches_any, namespace_verdict
+
+ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """An AstraToken holding an (org, role, logical name)."""
+
+    namespace: str
+    name: str
+    uid: str
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class NamedOrg:
+    name: str
+    spec: AstraOrgSpec
+
+
+@dataclass(frozen=True)
+class NamedRole:
+    name: str
+    spec: AstraRoleSpec
+
+    @property
+    def role_name(self) -> str:
+        return effective_role_name(self.spec, self.name)
+
+
+def principal_json(userinfo: Mapping[str, Any]) -> str:
+    """The created-by annotation: who the apiserver says made the request."""
+    return json.dumps({
+        "username": str(userinfo.get("username", "")),
+        "uid": str(userinfo.get("uid", "")),
+        "groups": [str(group) for group in userinfo.get("groups") or []],
+    }, separators=(",", ":"), sort_keys=True)
+
+
+def token_create_problems(
+    token: AstraToken,
+    *,
+    org: NamedOrg | None,
+    role: NamedRole | None,
+    namespace_labels: Mapping[str, str] | None,
+    holders: Iterable[Holder],
+) -> list[str]:
+    namespace = token.metadata.namespace or ""
+    spec = token.spec
+    if org is None:
+        return [f"AstraOrg {spec.org_ref!r} does not exist; set spec.orgRef to an existing AstraOrg "
+                "(kubectl get astraorgs)"]
+    problems: list[str] = []
+    if org.spec.caller_mode == "sidecar":
+        problems.append(f"AstraOrg {org.name!r} is in sidecar mode, which issues one token per pod and refuses "
+                        "AstraTokens; annotate your pods instead (label astra-tokens.io/inject=true, annotation "
+                        "astra-tokens.io/role)")
+    if role is None:
+        problems.append(f"AstraRole {spec.role_ref!r} does not exist; set spec.roleRef to an existing AstraRole "
+                        "(kubectl get astraroles)")
+        return problems
+    if role.spec.org_ref != org.name:
+        problems.append(f"AstraRole {role.name!r} belongs to AstraOrg {role.spec.org_ref!r}, not {org.name!r}; "
+                        "use a role of the same org")
+    verdict = namespace_verdict(
+        namespace, namespace_labels, org_name=org.name, org_allowed=org.spec.allowed_namespaces,
+        org_selector=org.spec.namespace_selector, role_name=role.name, role_allowed=role.spec.allowed_namespaces)
+    if not verdict.allowed:
+        problems.append(verdict.reason)
+    problems.extend(ttl_problems(token, role))
+    logical = token.logical_name
+    for holder in holders:
+        if holder.uid == token.metadata.uid:
+            continue
+        if holder.deleting:
+            problems.append(f"logical name {logical!r} for AstraRole {role.name!r} is still held by AstraToken "
+                            f"{holder.namespace}/{holder.name}, which is being deleted; retry once it is gone")
+        else:
+            problems.append(f"logical name {logical!r} for AstraRole {role.name!r} in AstraOrg {org.name!r} is "
+                            f"already used by AstraToken {holder.namespace}/{holder.name}; choose another "
+                            "spec.logicalName")
+        break
+    return problems
+
+
+def ttl_problems(token: AstraToken, role: NamedRole) -> list[str]:
+    if token.spec.ttl is None:
+        return []
+    ttl, max_ttl = parse_duration(token.spec.ttl), role.spec.max_ttl_delta
+    if ttl > max_ttl:
+        return [f"spec.ttl {token.spec.ttl} is longer than AstraRole {role.name!r} maxTtl {role.spec.max_ttl}; "
+                "lower spec.ttl or ask for a role with a longer maxTtl"]
+    return []
+
+
+def token_update_problems(old: AstraToken, new: AstraToken, *, role: NamedRole | None) -> list[str]:
+    problems: list[str] = []
+    old_creator = old.metadata.annotations.get(ANNOTATION_CREATED_BY)
+    if new.metadata.annotations.get(ANNOTATION_CREATED_BY) != old_creator:
+        problems.append(f"annotation {ANNOTATION_CREATED_BY} records who created this AstraToken and cannot be "
+                        "changed or removed; leave it as it is")
+    if role is not None and new.spec.ttl != old.spec.ttl:
+        problems.extend(ttl_problems(new, role))
+    problems.extend(request_problems(new.metadata.annotations))
+    return problems
+
+
+def request_problems(annotations: Mapping[str, str]) -> list[str]:
+    """The renew and revoke requests a user makes by annotating an AstraToken."""
+    problems: list[str] = []
+    increment = annotations.get(ANNOTATION_RENEW)
+    if increment is not None:
+        try:
+            if parse_duration(increment).total_seconds() <= 0:
+                raise DurationError("zero")
+        except DurationError:
+            problems.append(f"{ANNOTATION_RENEW}={increment!r} is not an increment; use a positive duration such "
+                            "as 1h, 30m or 3600")
+    revoke = annotations.get(ANNOTATION_REVOKE)
+    if revoke is not None and revoke != "now":
+        problems.append(f"{ANNOTATION_REVOKE}={revoke!r} is not understood; the only value is \"now\"")
+    return problems
+
+
+def request_changed(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    """A renew or revoke request was added or changed by this update."""
+    return any(new.get(key) is not None and new.get(key) != old.get(key)
+               for key in (ANNOTATION_RENEW, ANNOTATION_REVOKE))
+
+
+def org_problems(name: str, spec: AstraOrgSpec, *, others: Sequence[NamedOrg],
+                 root_token_namespaces: Sequence[str]) -> list[str]:
+    problems: list[str] = []
+    secret = spec.root_token_ref.secret
+    if secret is not None and not matches_any(secret.namespace, root_token_namespaces):
+        problems.append(f"the root token Secret must live in the operator's namespace {list(root_token_namespaces)}, "
+                        f"not in {secret.namespace!r}: tenant namespaces never hold root tokens; move the Secret")
+    for other in others:
+        if other.name == name:
+            continue
+        if other.spec.org_id == spec.org_id:
+            problems.append(f"AstraOrg {other.name!r} already manages orgId {spec.org_id}; one AstraOrg per Astra "
+                            "organization (edit that one instead)")
+        if spec.logical_name and other.spec.logical_name == spec.logical_name:
+            problems.append(f"logicalName {spec.logical_name!r} is already used by AstraOrg {other.name!r}; "
+                            "choose another logicalName")
+    return problems
+
+
+def role_problems(name: str, spec: AstraRoleSpec, *, others: Sequence[NamedRole]) -> list[str]:
+    role_name = effective_role_name(spec, name)
+    for other in others:
+        if other.name != name and other.spec.org_ref == spec.org_ref and other.role_name == role_name:
+            return [f"roleName {role_name!r} is already used in AstraOrg {spec.org_ref!r} by AstraRole "
+                    f"{other.name!r}; set spec.roleName to another name"]
+    return []

@@ -1,0 +1,181 @@
+"""Admission webhooks: the audit trail starts here (who creates, changes and
+deletes AstraTokens) and one tenant is stopped from using another's org or role.
+
+Kopf indexes keep the orgs, roles and token holders in memory from the watch
+streams, so a review costs no API call (except a namespace's labels when an
+org selects namespaces by label)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import kopf
+
+from astra_token_operator.admission import (
+    ANNOTATION_REQUESTED_BY,
+    Holder,
+    NamedOrg,
+    NamedRole,
+    org_problems,
+    principal_json,
+    request_changed,
+    role_problems,
+    token_create_problems,
+    token_update_problems,
+)
+from astra_token_operator.kube import KubeError
+from astra_token_operator.models import (
+    ANNOTATION_CREATED_BY,
+    GROUP,
+    ORG_PLURAL,
+    ROLE_PLURAL,
+    TOKEN_PLURAL,
+    VERSION,
+    AstraOrgSpec,
+    AstraRoleSpec,
+    AstraToken,
+    effective_logical_name,
+)
+from astra_token_operator.reconcile.orgs import root_token_namespaces
+from astra_token_operator.services import Services
+from astra_token_operator.vault import Principal, VaultError
+
+logger = logging.getLogger("astra_token_operator.admission")
+
+# Kopf passes each index as a keyword argument named after its id.
+OrgIndex = Mapping[str, Iterable[dict[str, Any]]]
+RoleIndex = Mapping[str, Iterable[dict[str, Any]]]
+HolderIndex = Mapping[tuple[str, str, str], Iterable[Holder]]
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+# --- what the reviews need to know, kept current by the watch streams ---------------------------
+
+@kopf.index(GROUP, VERSION, ORG_PLURAL, id="admission_orgs")
+def index_orgs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: dict(spec)}
+
+
+@kopf.index(GROUP, VERSION, ROLE_PLURAL, id="admission_roles")
+def index_roles(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: dict(spec)}
+
+
+@kopf.index(GROUP, VERSION, TOKEN_PLURAL, id="admission_holders")
+def index_holders(namespace: str | None, name: str, uid: str, spec: kopf.Spec, meta: kopf.Meta,
+                  **_: Any) -> dict[tuple[str, str, str], Holder]:
+    logical = str(spec.get("logicalName") or name).lower()
+    key = (str(spec.get("orgRef", "")), str(spec.get("roleRef", "")), logical)
+    return {key: Holder(namespace or "", name, uid, deleting=bool(meta.get("deletionTimestamp")))}
+
+
+def _one(index: OrgIndex | RoleIndex, name: str) -> dict[str, Any] | None:
+    store = index.get(name)
+    return next(iter(store), None) if store else None
+
+
+def _org(index: OrgIndex, name: str) -> NamedOrg | None:
+    spec = _one(index, name)
+    return NamedOrg(name, AstraOrgSpec.model_validate(spec)) if spec is not None else None
+
+
+def _role(index: RoleIndex, name: str) -> NamedRole | None:
+    spec = _one(index, name)
+    return NamedRole(name, AstraRoleSpec.model_validate(spec)) if spec is not None else None
+
+
+def _deny(problems: list[str]) -> None:
+    if problems:
+        # One sentence per problem; the apiserver shows this text to the kubectl user as is.
+        raise kopf.AdmissionError(" ".join(problems), code=400)
+
+
+def _token(body: kopf.Body | dict[str, Any]) -> AstraToken:
+    return AstraToken.model_validate(dict(body))
+
+
+# --- AstraToken ----------------------------------------------------------------------------------
+
+@kopf.on.mutate(GROUP, VERSION, TOKEN_PLURAL, id="stamp-token", operations={"CREATE", "UPDATE"},
+                persistent=True)
+def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, operation: str = "",
+                old: Any = None, **_: Any) -> None:
+    """created-by on CREATE (whatever the client sent is replaced); requested-by
+    when a renew or revoke request is made, so the ledger can say who asked."""
+    annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
+    if operation == "CREATE":
+        annotations[ANNOTATION_CREATED_BY] = principal_json(userinfo)
+        return
+    new_annotations = dict(body.get("metadata", {}).get("annotations") or {})
+    old_annotations = dict(((old or {}).get("metadata") or {}).get("annotations") or {})
+    if request_changed(old_annotations, new_annotations):
+        annotations[ANNOTATION_REQUESTED_BY] = str(userinfo.get("username", ""))
+    elif ANNOTATION_REQUESTED_BY in new_annotations and (
+            new_annotations[ANNOTATION_REQUESTED_BY] != old_annotations.get(ANNOTATION_REQUESTED_BY)):
+        # Not forgeable: only a request sets it (removing it, as the operator does when done, is fine).
+        annotations[ANNOTATION_REQUESTED_BY] = old_annotations.get(ANNOTATION_REQUESTED_BY)
+
+
+@kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="validate-token", operations={"CREATE", "UPDATE"},
+                  persistent=True)
+async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", old: Any = None,
+                         admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
+                         admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
+    token = _token(body)
+    role = _role(admission_roles, token.spec.role_ref)
+    if operation == "UPDATE" and old:
+        _deny(token_update_problems(_token(old), token, role=role))
+        return
+    services: Services = memo.services
+    org = _org(admission_orgs, token.spec.org_ref)
+    labels = None
+    if org is not None and org.spec.namespace_selector is not None:
+        try:
+            labels = await services.kube.namespace_labels(token.metadata.namespace or "")
+        except KubeError as exc:
+            raise kopf.AdmissionError(f"cannot read the namespace's labels to check AstraOrg "
+                                      f"{org.name!r} namespaceSelector ({exc}); retry", code=503) from None
+    logical = effective_logical_name(token.spec, token.metadata.name)
+    holders: list[Holder] = list(admission_holders.get((token.spec.org_ref, token.spec.role_ref, logical)) or [])
+    _deny(token_create_problems(token, org=org, role=role, namespace_labels=labels, holders=holders))
+
+
+@kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="record-deleter", operations={"DELETE"}, persistent=True,
+                  ignore_failures=True)
+async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool, memo: kopf.Memo,
+                         old: Any = None, **_: Any) -> None:
+    """Remember who deleted the AstraToken: the finalizer writes it into the ledger
+    as revokedBy. Never blocks a deletion (an unrevoked token would be worse)."""
+    if dryrun:
+        return
+    deleted = old or body
+    uid = str((deleted.get("metadata") or {}).get("uid") or "")
+    if not uid:
+        return
+    who = Principal(username=str(userinfo.get("username", "")), uid=str(userinfo.get("uid", "")),
+                    groups=[str(g) for g in userinfo.get("groups") or []])
+    try:
+        await memo.services.ledger.write_deletion(uid, who)
+    except VaultError as exc:
+        logger.warning("action=record-deleter uid=%s the deleter could not be recorded: %s", uid, exc)
+
+
+# --- AstraOrg and AstraRole ----------------------------------------------------------------------
+
+@kopf.on.validate(GROUP, VERSION, ORG_PLURAL, id="validate-org", operations={"CREATE", "UPDATE"},
+                  persistent=True)
+def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, admission_orgs: OrgIndex = EMPTY,
+                 **_: Any) -> None:
+    others = [org for other in admission_orgs if (org := _org(admission_orgs, other)) is not None]
+    _deny(org_problems(name, AstraOrgSpec.model_validate(dict(spec)), others=others,
+                       root_token_namespaces=root_token_namespaces(memo.services)))
+
+
+@kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="validate-role", operations={"CREATE", "UPDATE"},
+                  persistent=True)
+def validate_role(name: str, spec: kopf.Spec, admission_roles: RoleIndex = EMPTY, **_: Any) -> None:
+    others = [role for other in admission_roles if (role := _role(admission_roles, other)) is not None]
+    _deny(role_problems(name, AstraRoleSpec.model_validate(dict(spec)), others=others))

@@ -1,0 +1,44 @@
+"""The admission webhook server: where it listens, its certificate, and the
+address the apiserver is told to call."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from astra_token_operator.certs import make_serving_certificate
+from astra_token_operator.config import OperatorConfig
+
+
+class ServiceWebhookServer(kopf.WebhookServer):
+    """In a cluster the apiserver reaches the operator through a Service, not a URL
+    (it rarely resolves *.svc names itself)."""
+
+    def __init__(self, *, service: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+
+    async def __call__(self, fn: Any) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
+        async for client_config in super().__call__(fn):
+            yield {"service": dict(self.service), "caBundle": client_config.get("caBundle")}
+
+
+def build_webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
+    certfile, pkeyfile, cafile = config.webhook_cert_file, config.webhook_key_file, config.webhook_ca_file
+    if certfile is None or pkeyfile is None:
+        # Local runs: a fresh self-signed CA and certificate for the address the apiserver calls.
+        directory = Path(tempfile.mkdtemp(prefix="astra-token-operator-webhook-"))
+        ca, cert, key = make_serving_certificate([config.webhook_host]).write(directory)
+        certfile, pkeyfile, cafile = str(cert), str(key), str(ca)
+    common: dict[str, Any] = {"addr": config.webhook_listen_addr, "port": config.webhook_port,
+                              "certfile": certfile, "pkeyfile": pkeyfile, "cafile": cafile}
+    if config.webhook_service_name:
+        service = {"name": config.webhook_service_name,
+                   "namespace": config.webhook_service_namespace or config.operator_namespace,
+                   "port": config.webhook_service_port}
+        return ServiceWebhookServer(service=service, **common)
+    return kopf.WebhookServer(host=config.webhook_host, **common)
