@@ -185,8 +185,9 @@ CASES: list[tuple[str, str, Callable[[World], tuple[str, str]], str]] = [
     ("malformed rotationGracePeriod", TENANT, lambda w: tok(w, rotationGracePeriod="5 minutes"),
      "rotationGracePeriod"),
     ("missing roleRef", TENANT, lambda w: ("create", json.dumps({
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraToken", "metadata": {"name": "bad", "namespace": w.allowed_ns},
-        "spec": {"orgRef": w.org}})), "roleRef: Required value"),
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraToken",
+        "metadata": {"name": "bad", "namespace": w.allowed_ns}, "spec": {"orgRef": w.org}})),
+     "roleRef: Required value"),
     ("upper-case logical name", TENANT, lambda w: tok(w, logicalName="Orders"), "logicalName"),
     ("restart target of an unknown kind", TENANT,
      lambda w: tok(w, rolloutRestartTargets=[{"kind": "Pod", "name": "x"}]), "Unsupported value: \"Pod\""),
