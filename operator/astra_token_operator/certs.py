@@ -28,6 +28,7 @@ class ServingCertificate:
         ca.write_bytes(self.ca_pem)
         cert.write_bytes(self.cert_pem)
         key.touch(mode=0o600)
+        key.chmod(0o600)  # touch() leaves an existing file's mode as it was
         key.write_bytes(self.key_pem)
         return ca, cert, key
 
@@ -69,7 +70,7 @@ def make_serving_certificate(hosts: list[str], *, valid_for: timedelta = timedel
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(hosts[0]))
+        .subject_name(_name("astra-token-operator-webhook"))  # names live in the SANs; a CN is at most 64 chars
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -46,8 +46,9 @@ class Wakers:
         return len(self._events)
 
 
-async def sleep_until_woken(wake: asyncio.Event, stopped: Stoppable | None, seconds: float) -> None:
-    """Sleep up to `seconds`, returning early when woken or stopped; clears the wake."""
+async def sleep_until_woken(wake: asyncio.Event, stopped: Stoppable | None, seconds: float) -> bool:
+    """Sleep up to `seconds`, returning early when woken or stopped. True when woken
+    (the wake is then cleared, ready for the next one)."""
     waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(wake.wait())]
     if stopped is not None:
         waiters.append(asyncio.ensure_future(stopped.wait()))
@@ -56,4 +57,6 @@ async def sleep_until_woken(wake: asyncio.Event, stopped: Stoppable | None, seco
     finally:
         for waiter in waiters:
             waiter.cancel()
+    woken = wake.is_set()
     wake.clear()
+    return woken

@@ -52,10 +52,12 @@ def failpoint(services: Services, name: str) -> None:
 
 def make_marker(context: TokenContext, nonce: str) -> str:
     """The description sent to Astra: names the owner and this attempt, so the token
-    can be found again after a crash and a person reading the Astra UI knows whose it is."""
+    can be found again after a crash and a person reading the Astra UI knows whose it is.
+    The nonce makes it unique, so it is never the part cut to fit."""
     prefix = context.org.spec.token_defaults.description_prefix or ""
-    body = f"astra-token-operator {context.namespace}/{context.name} mint={nonce}"
-    return f"{prefix}{body}"[:MAX_DESCRIPTION]
+    tail = f" mint={nonce}"
+    body = f"{prefix}astra-token-operator {context.namespace}/{context.name}"
+    return body[: MAX_DESCRIPTION - len(tail)] + tail
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@ decision; patches carry only what changed, so a pass at rest writes nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from astra_token_operator.leases import Decision, WaitUntil
+from astra_token_operator.leases import Decision, WaitUntil, to_rfc3339
 from astra_token_operator.models import (
     CONDITION_READY,
     AstraToken,
@@ -31,9 +31,9 @@ def ready_status(context: TokenContext, record: TokenRecord, decision: Decision,
                  vault_path: str) -> AstraTokenStatus:
     token = context.token
     waiting = decision if isinstance(decision, WaitUntil) else None
-    message = f"token {record.client_id} is valid; lease until {record.lease_expires_at.isoformat()}"
+    message = f"token {record.client_id} is valid; lease until {to_rfc3339(record.lease_expires_at)}"
     if waiting is not None:
-        message += f"; next: {waiting.next.value} at {waiting.at.isoformat()}"
+        message += f"; next: {waiting.next.value} at {to_rfc3339(waiting.at)}"
     conditions = set_condition(
         token.status.conditions,
         Condition(type=CONDITION_READY, status="True", reason=_ready_reason(record), message=message,
@@ -89,6 +89,7 @@ def _parse_generated_on(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)  # Astra's times are UTC

@@ -1,0 +1,89 @@
+"""The in-memory directory of orgs and roles: publishing says whether
+dependants should look again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from astra_token_operator.directory import Directory, OrgState, RoleState
+from astra_token_operator.models import AstraOrgSpec
+
+SPEC = AstraOrgSpec.model_validate({
+    "orgId": "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f",
+    "rootTokenRef": {"vault": {"path": "astra/root"}},
+    "allowedNamespaces": ["*"],
+})
+READY = OrgState(name="acme", spec=SPEC, ready=True, reason="Verified", message="ok",
+                 root_token=SecretStr("root-token-1"), org_name="Acme Corp")
+
+
+def role(name: str, org_ref: str, **changes: Any) -> RoleState:
+    state = RoleState(name=name, org_ref=org_ref, role_name=name, ready=True, reason="Verified", message="ok")
+    return replace(state, **changes)
+
+
+def test_a_new_org_is_news() -> None:
+    directory = Directory()
+    assert directory.publish_org(READY) is True
+    assert directory.org("acme") is READY
+    assert directory.orgs() == [READY]
+    assert READY.org_id == SPEC.org_id
+
+
+@pytest.mark.parametrize(("changes", "news"), [
+    ({}, False),
+    ({"message": "verified again"}, False),
+    ({"org_name": "Acme Inc"}, False),
+    ({"spec": SPEC.model_copy(update={"allowed_namespaces": ["team-*"]})}, False),
+    ({"root_token": SecretStr("root-token-1")}, False),  # the same token, a new object
+    ({"ready": False, "reason": "Unreachable"}, True),
+    ({"root_token": SecretStr("root-token-2")}, True),
+    ({"root_token": None}, True),
+])
+def test_an_org_is_news_only_when_its_readiness_or_root_token_changes(changes: dict[str, Any],
+                                                                       news: bool) -> None:
+    directory = Directory()
+    directory.publish_org(READY)
+    updated = replace(READY, **changes)
+    assert directory.publish_org(updated) is news
+    assert directory.org("acme") is updated
+
+
+def test_an_org_becoming_ready_again_is_news() -> None:
+    directory = Directory()
+    directory.publish_org(replace(READY, ready=False))
+    assert directory.publish_org(READY) is True
+
+
+def test_a_role_is_news_whenever_anything_about_it_changes() -> None:
+    directory = Directory()
+    reader = role("reader", "acme")
+    assert directory.publish_role(reader) is True
+    assert directory.publish_role(role("reader", "acme")) is False
+    assert directory.publish_role(role("reader", "acme", ttl=timedelta(hours=2))) is True
+
+
+def test_roles_of_lists_only_the_roles_of_that_org() -> None:
+    directory = Directory()
+    for state in (role("reader", "acme"), role("writer", "acme"), role("admin", "globex")):
+        directory.publish_role(state)
+    assert sorted(r.name for r in directory.roles_of("acme")) == ["reader", "writer"]
+    assert [r.name for r in directory.roles_of("globex")] == ["admin"]
+    assert directory.roles_of("initech") == []
+
+
+def test_forgotten_orgs_and_roles_are_gone() -> None:
+    directory = Directory()
+    directory.publish_org(READY)
+    directory.publish_role(role("reader", "acme"))
+    directory.forget_org("acme")
+    directory.forget_role("reader")
+    directory.forget_org("never-there")
+    assert (directory.org("acme"), directory.role("reader"), directory.orgs(), directory.roles_of("acme")) == (
+        None, None, [], [])
+    assert directory.publish_org(READY) is True  # back again: news

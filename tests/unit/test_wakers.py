@@ -1,0 +1,109 @@
+"""Wake-up events: a sleeping daemon wakes when told, when stopped, or when
+its time is up, and a wake is consumed once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from astra_token_operator.wakers import Wakers, sleep_until_woken
+
+SHORT = 0.05  # seconds: a timeout the test is willing to wait for
+LONG = 5.0  # seconds: a sleep that must be cut short, or the test times out visibly
+
+
+def test_registering_twice_returns_the_same_event() -> None:
+    wakers = Wakers()
+    first = wakers.register("uid-1", "token")
+    assert wakers.register("uid-1", "token") is first
+    assert len(wakers) == 1
+
+
+def test_waking_a_known_uid_sets_only_its_event() -> None:
+    wakers = Wakers()
+    mine, other = wakers.register("uid-1", "token"), wakers.register("uid-2", "token")
+    assert wakers.wake("uid-1") is True
+    assert (mine.is_set(), other.is_set()) == (True, False)
+
+
+def test_waking_an_unknown_uid_says_nobody_was_there() -> None:
+    assert Wakers().wake("nobody") is False
+
+
+def test_waking_a_kind_wakes_every_object_of_that_kind_and_no_other() -> None:
+    wakers = Wakers()
+    tokens = [wakers.register(f"t{i}", "token") for i in range(3)]
+    role = wakers.register("r1", "role")
+    org = wakers.register("o1", "org")
+    assert wakers.wake_kind("token") == 3
+    assert all(event.is_set() for event in tokens)
+    assert (role.is_set(), org.is_set()) == (False, False)
+
+
+def test_waking_several_kinds_counts_them_all() -> None:
+    wakers = Wakers()
+    wakers.register("t1", "token")
+    wakers.register("r1", "role")
+    wakers.register("o1", "org")
+    assert wakers.wake_kind("token", "role") == 2
+    assert wakers.wake_kind() == 0
+    assert wakers.wake_kind("nothing") == 0
+
+
+def test_an_unregistered_uid_is_no_longer_woken() -> None:
+    wakers = Wakers()
+    event = wakers.register("uid-1", "token")
+    wakers.unregister("uid-1")
+    wakers.unregister("uid-1")  # twice is harmless
+    assert wakers.wake("uid-1") is False
+    assert wakers.wake_kind("token") == 0
+    assert not event.is_set()
+    assert len(wakers) == 0
+
+
+async def test_a_wake_ends_the_sleep_early_and_is_consumed() -> None:
+    wakers = Wakers()
+    event = wakers.register("uid-1", "token")
+    started = time.monotonic()
+    sleeper = asyncio.create_task(sleep_until_woken(event, None, LONG))
+    await asyncio.sleep(0)  # let it start sleeping
+    wakers.wake("uid-1")
+    assert await asyncio.wait_for(sleeper, timeout=1.0) is True
+    assert time.monotonic() - started < 1.0
+    assert not event.is_set()
+
+
+async def test_a_wake_that_came_before_the_sleep_returns_at_once() -> None:
+    event = asyncio.Event()
+    event.set()
+    assert await asyncio.wait_for(sleep_until_woken(event, None, LONG), timeout=1.0) is True
+    assert not event.is_set()
+
+
+async def test_stopping_ends_the_sleep_early() -> None:
+    wake, stopped = asyncio.Event(), asyncio.Event()
+    sleeper = asyncio.create_task(sleep_until_woken(wake, stopped, LONG))
+    await asyncio.sleep(0)
+    stopped.set()
+    assert await asyncio.wait_for(sleeper, timeout=1.0) is False  # stopped, not woken
+    assert stopped.is_set()  # the stop flag is the daemon's to read, not ours to clear
+
+
+async def test_without_a_wake_the_sleep_lasts_its_time() -> None:
+    wake, stopped = asyncio.Event(), asyncio.Event()
+    started = time.monotonic()
+    assert await sleep_until_woken(wake, stopped, SHORT) is False
+    assert time.monotonic() - started >= SHORT * 0.9
+    assert not wake.is_set()
+
+
+async def test_a_negative_time_returns_at_once() -> None:
+    assert await asyncio.wait_for(sleep_until_woken(asyncio.Event(), None, -1.0), timeout=1.0) is False
+
+
+async def test_the_sleep_leaves_no_waiters_behind() -> None:
+    wake, stopped = asyncio.Event(), asyncio.Event()
+    before = len(asyncio.all_tasks())
+    await sleep_until_woken(wake, stopped, 0.01)
+    await asyncio.sleep(0)  # let cancelled waiters finish
+    assert len(asyncio.all_tasks()) == before
