@@ -9,6 +9,8 @@ from astra_token_operator.config import OperatorConfig
 
 
 async def run_operator(config: OperatorConfig, *, verbose: bool = False) -> None:
+    if config.webhook_enabled:
+        handlers.enable_admission()
     kopf.configure(
         verbose=verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,

@@ -107,7 +107,7 @@ def mints(fake_astra: FakeAstraThread, org_id: str) -> int:
     return fake_astra.counters().count(org=org_id, endpoint="POST /v2/clientIdSecrets")
 
 
-def test_same_org_role_and_logical_name_elsewhere_is_a_conflict_and_mints_nothing(
+def test_same_org_role_and_logical_name_elsewhere_is_refused_and_mints_nothing(
     cluster: Cluster, test_org: OrgHandle, test_role: str, make_namespace: Any, fake_astra: FakeAstraThread,
 ) -> None:
     first, second = make_namespace("conflict-a"), make_namespace("conflict-b")
@@ -115,14 +115,32 @@ def test_same_org_role_and_logical_name_elsewhere_is_a_conflict_and_mints_nothin
     holder = cluster.wait_ready("astratokens", "shared", first)["status"]
     before = mints(fake_astra, test_org.org_id)
 
-    cluster.must_apply(token_manifest("shared", second, test_org.name, test_role, logicalName="shared-name"))
-    condition = cluster.wait_reason("astratokens", "shared", "Conflict", second)
+    refused = cluster.apply(token_manifest("shared", second, test_org.name, test_role, logicalName="shared-name"))
+
+    assert refused.returncode != 0
+    assert f"already used by AstraToken {first}/shared" in refused.stderr
+    assert mints(fake_astra, test_org.org_id) == before
+    assert cluster.token("shared", first)["status"]["clientId"] == holder["clientId"]
+
+
+def test_a_slot_held_in_the_ledger_by_another_owner_is_a_conflict_and_mints_nothing(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, fake_astra: FakeAstraThread,
+    hvac_client: hvac.Client,
+) -> None:
+    """Admission cannot see everything (another cluster sharing the org and the ledger, or two
+    applies racing the watch): the check-and-set slot in Vault decides, and the loser waits."""
+    hvac_client.secrets.kv.v2.create_or_update_secret(path=slot_path(test_org.org_id, test_role, "elsewhere"), secret={
+        "clientId": "AbCdEfGhIjKlMnOpQrStUvWx", "claimedAt": "2026-01-01T00:00:00Z",
+        "owner": {"kind": "AstraToken", "namespace": "other-cluster-ns", "name": "theirs", "uid": "uid-elsewhere"}})
+    before = mints(fake_astra, test_org.org_id)
+
+    cluster.must_apply(token_manifest("ours", namespace, test_org.name, test_role, logicalName="elsewhere"))
+    condition = cluster.wait_reason("astratokens", "ours", "Conflict", namespace)
 
     assert condition["status"] == "False"
-    assert f"AstraToken {first}/shared" in condition["message"]
+    assert "AstraToken other-cluster-ns/theirs" in condition["message"]
     assert mints(fake_astra, test_org.org_id) == before
-    assert cluster.secret("shared", second) is None
-    assert cluster.token("shared", first)["status"]["clientId"] == holder["clientId"]
+    assert cluster.secret("ours", namespace) is None
 
 
 def test_editing_metadata_and_secret_labels_updates_ledger_and_secret_without_minting(

@@ -97,8 +97,7 @@ def main() -> int:
         operator = OperatorProcess(
             log_dir=platform.work_dir,
             env=operator_env(kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
-                             vault_token=platform.openbao.token, operator_namespace=OPERATOR_NAMESPACE,
-                             extra={"ASTRA_OPERATOR_WEBHOOK_ENABLED": "false"}),
+                             vault_token=platform.openbao.token, operator_namespace=OPERATOR_NAMESPACE),
         )
         operator.start()
         apply_examples(kubectl, target)

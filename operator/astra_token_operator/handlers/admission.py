@@ -87,6 +87,26 @@ def _role(index: RoleIndex, name: str) -> NamedRole | None:
     return NamedRole(name, AstraRoleSpec.model_validate(spec)) if spec is not None else None
 
 
+# An object applied a moment ago (kubectl apply -f examples/) may not have reached the
+# index yet: before refusing "does not exist", ask the apiserver.
+
+async def _fetch_org(services: Services, name: str) -> NamedOrg | None:
+    found = await _fetch(services, ORG_PLURAL, name)
+    return NamedOrg(name, AstraOrgSpec.model_validate(found["spec"])) if found else None
+
+
+async def _fetch_role(services: Services, name: str) -> NamedRole | None:
+    found = await _fetch(services, ROLE_PLURAL, name)
+    return NamedRole(name, AstraRoleSpec.model_validate(found["spec"])) if found else None
+
+
+async def _fetch(services: Services, plural: str, name: str) -> dict[str, Any] | None:
+    try:
+        return await services.kube.get_object(plural, name)
+    except KubeError as exc:
+        raise kopf.AdmissionError(f"cannot look up {plural} {name!r} ({exc}); retry", code=503) from None
+
+
 def _deny(problems: list[str]) -> None:
     if problems:
         # One sentence per problem; the apiserver shows this text to the kubectl user as is.
@@ -125,12 +145,12 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", 
                          admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
     token = _token(body)
-    role = _role(admission_roles, token.spec.role_ref)
+    services: Services = memo.services
+    role = _role(admission_roles, token.spec.role_ref) or await _fetch_role(services, token.spec.role_ref)
     if operation == "UPDATE" and old:
         _deny(token_update_problems(_token(old), token, role=role))
         return
-    services: Services = memo.services
-    org = _org(admission_orgs, token.spec.org_ref)
+    org = _org(admission_orgs, token.spec.org_ref) or await _fetch_org(services, token.spec.org_ref)
     labels = None
     if org is not None and org.spec.namespace_selector is not None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
@@ -23,6 +24,7 @@ from astra_token_operator.services import Services
 from astra_token_operator.wakers import sleep_until_woken
 
 NOT_READY_RETRY_SECONDS = 15.0
+COUNT_REFRESH_SECONDS = 15.0
 
 
 @kopf.daemon(GROUP, VERSION, ROLE_PLURAL, id="resolve", cancellation_backoff=10, cancellation_timeout=10)
@@ -50,9 +52,25 @@ async def role_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStop
             if patch is not None:
                 await services.kube.patch_status(ROLE_PLURAL, role.metadata.name, patch)
             interval = services.config.org_verify_interval_seconds if state.ready else NOT_READY_RETRY_SECONDS
-            await sleep_until_woken(wake, stopped, interval)
+            await _wait(services, body, wake, stopped, interval, state.role_name, state.org_ref)
     finally:
         services.wakers.unregister(uid)
+
+
+async def _wait(services: Services, body: kopf.Body, wake: Any, stopped: kopf.DaemonStopped, seconds: float,
+                role_name: str, org_ref: str) -> None:
+    """Until woken or `seconds` pass; the TOKENS count is refreshed meanwhile (only written when it moves)."""
+    deadline = time.monotonic() + seconds
+    while not stopped and time.monotonic() < deadline:
+        if await sleep_until_woken(wake, stopped, min(COUNT_REFRESH_SECONDS, deadline - time.monotonic())):
+            return
+        if stopped:
+            return
+        role = AstraRole.model_validate(dict(body))
+        patch = changed_fields(role.status, AstraRoleStatus(
+            active_tokens=services.active_tokens(role_name=role_name, org_ref=org_ref)))
+        if patch is not None:
+            await services.kube.patch_status(ROLE_PLURAL, role.metadata.name, patch)
 
 
 @kopf.on.update(GROUP, VERSION, ROLE_PLURAL, id="wake-role", field="spec")

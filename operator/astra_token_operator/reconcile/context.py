@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from astra_token_operator.astra import AstraClient
 from astra_token_operator.directory import OrgState, RoleState
 from astra_token_operator.leases import LeaseError, RenewalPolicy, renewal_policy
-from astra_token_operator.models import ANNOTATION_CREATED_BY, AstraToken, TokenReason
+from astra_token_operator.models import ANNOTATION_CREATED_BY, AstraToken, OrgReason, RoleReason, TokenReason
 from astra_token_operator.reconcile.errors import Blocked
 from astra_token_operator.services import Services
 from astra_token_operator.tenancy import namespace_verdict
@@ -74,10 +74,10 @@ async def resolve_context(services: Services, token: AstraToken) -> TokenContext
     org = services.directory.org(spec.org_ref)
     if org is None:
         raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} does not exist (yet); create it or "
-                                                 "fix spec.orgRef", retry_after=30)
+                                                 "fix spec.orgRef", retry_after=30, warning=False)
     if not org.ready or org.root_token is None or org.client_settings is None:
         raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} is not Ready: {org.message}",
-                      retry_after=30)
+                      retry_after=30, warning=org.reason not in (OrgReason.VERIFIED, ""))
     if org.spec.caller_mode == "sidecar" and ANNOTATION_OWNED_BY_POD not in token.metadata.annotations:
         raise Blocked(REASON_CALLER_MODE, f"AstraOrg {spec.org_ref!r} is in sidecar mode: it issues a token per "
                                           "pod; label the pod astra-tokens.io/inject=true instead of creating "
@@ -85,7 +85,9 @@ async def resolve_context(services: Services, token: AstraToken) -> TokenContext
     role = services.directory.role(spec.role_ref)
     if role is None or not role.ready:
         why = "does not exist (yet)" if role is None else f"is not Ready: {role.message}"
-        raise Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {spec.role_ref!r} {why}", retry_after=30)
+        # Waiting on a role that is still being verified is normal right after `kubectl apply`.
+        raise Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {spec.role_ref!r} {why}", retry_after=30,
+                      warning=role is not None and role.reason != RoleReason.ORG_NOT_READY)
     if role.org_ref != spec.org_ref:
         raise Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {spec.role_ref!r} belongs to AstraOrg "
                                                   f"{role.org_ref!r}, not {spec.org_ref!r}", retry_after=600)

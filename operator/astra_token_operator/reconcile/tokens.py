@@ -25,6 +25,7 @@ from astra_token_operator.leases import (
     jittered_wake,
     renew_with_increment,
     superseded_revoke_at,
+    to_rfc3339,
 )
 from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.models import (
@@ -129,8 +130,8 @@ async def _reconcile(services: Services, context: TokenContext, memory: TokenMem
                                decision.lease.max_expires_at, RecordAction.RENEWED, Principal.operator(),
                                ttl=context.policy.ttl)
         log_action("renew", client_id=current.record.client_id, lease_id=current.record.lease_id,
-                   message=f"until {current.record.lease_expires_at.isoformat()}", **context.log_fields)
-        events.info(TokenReason.RENEWED, f"lease renewed until {current.record.lease_expires_at.isoformat()}")
+                   message=f"until {to_rfc3339(current.record.lease_expires_at)}", **context.log_fields)
+        events.info(TokenReason.RENEWED, f"lease renewed until {to_rfc3339(current.record.lease_expires_at)}")
 
     if current.record.metadata != context.token.spec.metadata:
         updated = current.record.model_copy(update={
@@ -207,9 +208,9 @@ async def _rotate(services: Services, context: TokenContext, memory: TokenMemory
     memory.superseded_loaded = True
     await _restart_targets(services, context, events, now)
     log_action("rotate", client_id=new.record.client_id, lease_id=new.record.lease_id,
-               message=f"replaces {old.record.client_id}, revoked at {revoke_at.isoformat()}", **context.log_fields)
+               message=f"replaces {old.record.client_id}, revoked at {to_rfc3339(revoke_at)}", **context.log_fields)
     events.info(TokenReason.ROTATED, f"token {new.record.client_id} replaces {old.record.client_id}, which is "
-                                     f"revoked at {revoke_at.isoformat()}")
+                                     f"revoked at {to_rfc3339(revoke_at)}")
     return new
 
 
@@ -219,7 +220,7 @@ async def _replace_expired(services: Services, context: TokenContext, memory: To
     await _revoke_record(services, context, old, RecordState.EXPIRED, RecordAction.EXPIRED, Principal.operator(),
                          "the lease expired before it was renewed")
     events.warning("LeaseExpired", f"the lease of token {old.record.client_id} expired at "
-                                   f"{old.record.lease_expires_at.isoformat()} (was the operator down?); "
+                                   f"{to_rfc3339(old.record.lease_expires_at)} (was the operator down?); "
                                    "it was revoked and is being replaced")
     new = (await mint(services, context, now, supersedes=old.record.client_id)).current
     memory.current = new
@@ -270,7 +271,7 @@ async def _renew_on_request(services: Services, context: TokenContext, memory: T
             capped = " (capped at the token's max expiry)" if outcome.capped_at_max else ""
             log_action("renew", client_id=current.record.client_id, message=f"on request by {actor.username}",
                        **context.log_fields)
-            events.info("RenewedOnRequest", f"lease renewed until {current.record.lease_expires_at.isoformat()}"
+            events.info("RenewedOnRequest", f"lease renewed until {to_rfc3339(current.record.lease_expires_at)}"
                                             f"{capped}, on request by {actor.username}")
         else:
             events.warning("RenewRefused", outcome.reason.value)
