@@ -4,6 +4,7 @@ can read them (and prove they hold no secret)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -23,22 +24,39 @@ class OperatorProcess:
     child: Child | None = None
     starts: int = 0
     liveness_port: int = 0
+    webhook_port: int | None = None
     logs: list[Path] = field(default_factory=list)
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
         assert self.child is None or not self.child.alive(), "already running"
         self.starts += 1
         self.liveness_port = free_port()
+        env = {**self.env, **(extra_env or {})}
+        self.webhook_port = None
+        if env.get("ASTRA_OPERATOR_WEBHOOK_ENABLED", "true").lower() != "false":
+            self.webhook_port = free_port()
+            env["ASTRA_OPERATOR_WEBHOOK_PORT"] = str(self.webhook_port)
         log = self.log_dir / f"operator-{self.starts}.log"
         self.logs.append(log)
         self.child = Child(
             "operator",
             [str(venv_tool("astra-token-operator")), "run", "--standalone",
              f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", "--verbose"],
-            log_path=log, env={**self.env, **(extra_env or {})}, stdout=None,
+            log_path=log, env=env, stdout=None,
         )
         if wait:
             self.wait_ready()
+
+    def _webhooks_point_here(self) -> bool:
+        """The apiserver calls this process, not a previous one (the configuration
+        is patched by the operator shortly after it starts)."""
+        found = subprocess.run(
+            [str(venv_tool("kubectl")), "get", "mutatingwebhookconfiguration",
+             self.env.get("ASTRA_OPERATOR_WEBHOOK_CONFIGURATION_NAME", "astra-token-operator.astra-tokens.io"),
+             "-o", "jsonpath={.webhooks[*].clientConfig.url}"],
+            capture_output=True, text=True, env={**os.environ, "KUBECONFIG": self.env["KUBECONFIG"]}, check=False)
+        urls = found.stdout.split()
+        return bool(urls) and all(f":{self.webhook_port}/" in url for url in urls)
 
     def wait_ready(self, timeout: float = 60) -> None:
         url = f"http://127.0.0.1:{self.liveness_port}/healthz"
@@ -51,6 +69,9 @@ class OperatorProcess:
                 return False
 
         wait_until(live, timeout=timeout, what="the operator's liveness endpoint", child=self.child)
+        if self.webhook_port is not None:
+            wait_until(self._webhooks_point_here, timeout=timeout, interval=0.3,
+                       what="the webhook configuration to point at this operator", child=self.child)
 
     def alive(self) -> bool:
         return self.child is not None and self.child.alive()

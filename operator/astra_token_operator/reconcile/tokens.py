@@ -184,8 +184,7 @@ async def _load_current(services: Services, context: TokenContext, memory: Token
 async def _issue(services: Services, context: TokenContext, memory: TokenMemory, events: EventSink,
                  now: datetime) -> VersionedRecord:
     result = await mint(services, context, now)
-    memory.current, memory.loaded = result.current, True
-    memory.secret_dirty = memory.expect_secret_change = True
+    _now_current(memory, result.current)
     message = f"token {result.current.record.client_id} issued"
     if not result.native_expiry and context.org.spec.token_defaults.native_expiry:
         message += "; Astra refused tokenExpiry, so the token has no Astra-side expiry (the operator revokes it)"
@@ -198,8 +197,7 @@ async def _rotate(services: Services, context: TokenContext, memory: TokenMemory
     """A new token replaces `old`, which stays valid for the grace period."""
     await _revoke_superseded(services, context, memory, events, reason="a newer rotation replaced it")
     new = (await mint(services, context, now, supersedes=old.record.client_id)).current
-    memory.current = new
-    memory.secret_dirty = memory.expect_secret_change = True
+    _now_current(memory, new)
     await _ensure_secret(services, context, memory, events, new, now)
     revoke_at = superseded_revoke_at(now, context.policy.rotation_grace_period, record_lease(old.record))
     memory.superseded = await _store(services, None, old, old.record.model_copy(update={
@@ -223,8 +221,7 @@ async def _replace_expired(services: Services, context: TokenContext, memory: To
                                    f"{to_rfc3339(old.record.lease_expires_at)} (was the operator down?); "
                                    "it was revoked and is being replaced")
     new = (await mint(services, context, now, supersedes=old.record.client_id)).current
-    memory.current = new
-    memory.secret_dirty = memory.expect_secret_change = True
+    _now_current(memory, new)
     await _ensure_secret(services, context, memory, events, new, now)
     await _restart_targets(services, context, events, now)
     events.info(TokenReason.ROTATED, f"token {new.record.client_id} replaces the expired {old.record.client_id}")
@@ -242,8 +239,7 @@ async def _revoke_now_and_replace(services: Services, context: TokenContext, mem
                          "revoked on request (astra-tokens.io/revoke)")
     await _revoke_superseded(services, context, memory, events, reason="an emergency revocation")
     new = (await mint(services, context, now, supersedes=old.record.client_id)).current
-    memory.current = new
-    memory.secret_dirty = memory.expect_secret_change = True
+    _now_current(memory, new)
     await _ensure_secret(services, context, memory, events, new, now)
     await _restart_targets(services, context, events, now)
     await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace,
@@ -278,6 +274,15 @@ async def _renew_on_request(services: Services, context: TokenContext, memory: T
     await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace,
                                        annotations={ANNOTATION_RENEW: None, ANNOTATION_REQUESTED_BY: None})
     return current
+
+
+def _now_current(memory: TokenMemory, new: VersionedRecord) -> None:
+    """A new token is current: publish it, and derive what it superseded from its
+    record on the next look (if a step after the mint fails, the next pass still
+    marks the old token superseded and revokes it after the grace period)."""
+    memory.current, memory.loaded = new, True
+    memory.superseded, memory.superseded_loaded = None, False
+    memory.secret_dirty = memory.expect_secret_change = True
 
 
 def _requester(context: TokenContext) -> Principal | None:
