@@ -66,3 +66,27 @@ async def test_a_client_built_here_pools_a_connection_per_worker_and_resends_not
     assert retries.connect == 2
     assert retries.read == 0
     assert retries.status == 0
+
+
+async def test_patching_an_objects_status_through_patch_object_is_refused_before_any_request() -> None:
+    kube = Kube.from_configuration(k8s.Configuration(host=NOWHERE), workers=1)
+    try:
+        with pytest.raises(ValueError, match="metadata and spec only, not status"):
+            await kube.patch_object("astraroles", "r", {"spec": {"ttl": "1h"}, "status": {"roleId": "x"}})
+    finally:
+        await kube.aclose()
+
+
+async def test_a_closed_client_refuses_custom_object_calls_without_sending_them() -> None:
+    kube = Kube.from_configuration(k8s.Configuration(host=NOWHERE), workers=1)
+    await kube.aclose()
+    calls = [
+        kube.list_objects("astraroles", "astra-tokens.io/synced-from=acme"),
+        kube.create_object("astraroles", {"metadata": {"name": "r"}}),
+        kube.patch_object("astraroles", "r", {"spec": {"ttl": "1h"}}),
+        kube.delete_object("astraroles", "r", uid="u"),
+    ]
+    for call in calls:
+        with pytest.raises(KubeUnavailable, match="closed") as raised:
+            await call
+        assert raised.value.maybe_applied is False

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import kopf
 
 from astra_token_operator.handlers.kopf_events import KopfEvents
+from astra_token_operator.kube import KubeError, KubeNotFound
+from astra_token_operator.lifecycle_log import warn_action
 from astra_token_operator.models import (
     CONDITION_READY,
     GROUP,
@@ -49,8 +52,15 @@ async def role_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStop
                 astra_role_name=state.astra_role_name or None, observed_generation=role.metadata.generation,
                 active_tokens=services.active_tokens(role_name=state.role_name, org_ref=state.org_ref))
             patch = changed_fields(role.status, wanted)
-            if patch is not None:
-                await services.kube.patch_status(ROLE_PLURAL, role.metadata.name, patch)
+            try:
+                if patch is not None:
+                    await services.kube.patch_status(ROLE_PLURAL, role.metadata.name, patch)
+            except KubeNotFound:
+                return  # deleted meanwhile: the watch stops this daemon
+            except KubeError as exc:
+                warn_action("resolve-role", name=role.metadata.name, message=f"status not written, will retry: {exc}")
+                await sleep_until_woken(wake, stopped, NOT_READY_RETRY_SECONDS)
+                continue
             interval = services.config.org_verify_interval_seconds if state.ready else NOT_READY_RETRY_SECONDS
             await _wait(services, body, wake, stopped, interval, state.role_name, state.org_ref)
     finally:
@@ -70,7 +80,8 @@ async def _wait(services: Services, body: kopf.Body, wake: Any, stopped: kopf.Da
         patch = changed_fields(role.status, AstraRoleStatus(
             active_tokens=services.active_tokens(role_name=role_name, org_ref=org_ref)))
         if patch is not None:
-            await services.kube.patch_status(ROLE_PLURAL, role.metadata.name, patch)
+            with contextlib.suppress(KubeError):  # a count; the next tick writes it again
+                await services.kube.patch_status(ROLE_PLURAL, role.metadata.name, patch)
 
 
 @kopf.on.update(GROUP, VERSION, ROLE_PLURAL, id="wake-role", field="spec")

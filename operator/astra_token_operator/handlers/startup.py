@@ -3,6 +3,7 @@ resource is watched and closed on exit."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import kopf
@@ -33,6 +34,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.admission.server = build_webhook_server(config)
         settings.admission.managed = config.webhook_configuration_name
     memo.services = Services.from_config(config)
+
+
+@kopf.on.login()
+def login(logger: kopf.Logger, settings: kopf.OperatorSettings, memo: kopf.Memo,
+          **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster or kubeconfig credentials, as Kopf finds them; Events about the
+    cluster-scoped AstraOrgs and AstraRoles go to the operator's namespace."""
+    info = kopf.login_via_client(logger=logger, settings=settings, **kwargs)
+    if info is None:
+        return None
+    return dataclasses.replace(info, default_namespace=memo.config.operator_namespace)
 
 
 @kopf.on.cleanup()

@@ -29,6 +29,10 @@ class ServiceWebhookServer(kopf.WebhookServer):
 
 def build_webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
     certfile, pkeyfile, cafile = config.webhook_cert_file, config.webhook_key_file, config.webhook_ca_file
+    if (certfile is None or pkeyfile is None) and config.webhook_service_name:
+        raise ValueError("the webhook is served through a Service but ASTRA_OPERATOR_WEBHOOK_CERT_FILE and "
+                         "ASTRA_OPERATOR_WEBHOOK_KEY_FILE are not set: mount the webhook certificate Secret "
+                         "(the Helm chart does) or disable the webhook")
     if certfile is None or pkeyfile is None:
         # Local runs: a fresh self-signed CA and certificate for the address the apiserver calls.
         directory = Path(tempfile.mkdtemp(prefix="astra-token-operator-webhook-"))

@@ -1,5 +1,5 @@
 """Kube: the operator's only door to the Kubernetes API for Secrets, custom
-object status and metadata, rollout restarts and namespace reads.
+objects (and their status and metadata), rollout restarts and namespace reads.
 
 The kubernetes client is synchronous (urllib3). Every call runs on a bounded
 thread pool through ``loop.run_in_executor`` with a request timeout, so
@@ -41,6 +41,8 @@ logger = logging.getLogger("astra_token_operator.kube")
 
 DEFAULT_WORKERS = 16
 DEFAULT_TIMEOUT_SECONDS = 15.0
+LIST_PAGE_SIZE = 500  # objects per list request: bounds each answer, however many objects there are
+PATCHABLE_PARTS = frozenset({"metadata", "spec"})  # status has its own call, on the subresource
 
 
 def _transport_retries() -> urllib3.Retry:
@@ -301,30 +303,99 @@ class Kube:
         except KubeNotFound:
             return None
 
+    async def list_objects(
+        self, plural: str, label_selector: str | None = None, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The custom objects of ``plural`` (cluster-wide when ``namespace`` is
+        None) matching ``label_selector`` ("key=value,other"), read a page at a
+        time. KubeNotFound if the resource type is not served."""
+        group, version, timeout = self.group, self.version, self._timeout
+        objects = self._objects
+        found: list[dict[str, Any]] = []
+        resume_at: str | None = None
+        while True:
+            def page(after: str | None = resume_at) -> dict[str, Any]:
+                options: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "_request_timeout": timeout}
+                if label_selector:
+                    options["label_selector"] = label_selector
+                if after:
+                    options["_continue"] = after
+                if namespace is None:
+                    listed = objects.list_cluster_custom_object(group, version, plural, **options)
+                else:
+                    listed = objects.list_namespaced_custom_object(group, version, namespace, plural, **options)
+                return _mapping(listed)
+
+            # Each page is its own GET, retried on its own: a retry never re-reads the pages before it.
+            listed = await self._call(page, operation="list", kind=plural, namespace=namespace, name=None,
+                                      idempotent=True)
+            found.extend(_mapping(item) for item in listed.get("items") or [])
+            resume_at = (listed.get("metadata") or {}).get("continue") or None
+            if resume_at is None:
+                return found
+
+    async def create_object(
+        self, plural: str, body: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Create the custom object ``body`` (cluster-scoped when ``namespace`` is
+        None) and return it as stored. KubeAlreadyExists if one of that name
+        exists; KubeInvalid if the schema or an admission webhook refused it."""
+        group, version, timeout = self.group, self.version, self._timeout
+        objects = self._objects
+        name = (body.get("metadata") or {}).get("name")
+
+        def create() -> dict[str, Any]:
+            if namespace is None:
+                created = objects.create_cluster_custom_object(group, version, plural, body,
+                                                               _request_timeout=timeout)
+            else:
+                created = objects.create_namespaced_custom_object(group, version, namespace, plural, body,
+                                                                  _request_timeout=timeout)
+            return _mapping(created)
+
+        return await self._call(create, operation="create", kind=plural, namespace=namespace,
+                                name=str(name) if name else None, idempotent=False)
+
     async def _patch_object(
-        self, plural: str, name: str, namespace: str | None, body: dict[str, Any], *, status: bool
-    ) -> None:
+        self, plural: str, name: str, namespace: str | None, body: dict[str, Any], *, status: bool,
+        operation: str | None = None,
+    ) -> dict[str, Any]:
         group, version, timeout = self.group, self.version, self._timeout
         objects = self._objects
 
-        def patch() -> None:
+        def patch() -> dict[str, Any]:
             if namespace is None and status:
-                objects.patch_cluster_custom_object_status(
+                patched = objects.patch_cluster_custom_object_status(
                     group, version, plural, name, body, _content_type=MERGE_PATCH, _request_timeout=timeout)
             elif namespace is None:
-                objects.patch_cluster_custom_object(
+                patched = objects.patch_cluster_custom_object(
                     group, version, plural, name, body, _content_type=MERGE_PATCH, _request_timeout=timeout)
             elif status:
-                objects.patch_namespaced_custom_object_status(
+                patched = objects.patch_namespaced_custom_object_status(
                     group, version, namespace, plural, name, body, _content_type=MERGE_PATCH,
                     _request_timeout=timeout)
             else:
-                objects.patch_namespaced_custom_object(
+                patched = objects.patch_namespaced_custom_object(
                     group, version, namespace, plural, name, body, _content_type=MERGE_PATCH,
                     _request_timeout=timeout)
+            return _mapping(patched)
 
-        await self._call(patch, operation="patch status" if status else "patch metadata", kind=plural,
-                         namespace=namespace, name=name, idempotent=True)
+        operation = operation or ("patch status" if status else "patch metadata")
+        return await self._call(patch, operation=operation, kind=plural, namespace=namespace, name=name,
+                                idempotent=True)
+
+    async def patch_object(
+        self, plural: str, name: str, patch: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Merge ``patch`` (RFC 7386: a None value removes a field) into the
+        object's ``metadata`` and ``spec``, and return the object as stored.
+        Status is refused here (``patch_status`` writes it). Retried like every
+        merge patch of absolute values. KubeNotFound if the object is gone;
+        KubeInvalid if the schema or an admission webhook refused the result."""
+        others = sorted(set(patch) - PATCHABLE_PARTS)
+        if others:
+            raise ValueError(f"patch_object changes metadata and spec only, not {', '.join(others)}")
+        return await self._patch_object(plural, name, namespace, patch, status=False, operation="patch")
 
     async def patch_status(
         self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
@@ -347,6 +418,33 @@ class Kube:
         body = metadata_patch(labels, annotations)
         if body is not None:
             await self._patch_object(plural, name, namespace, body, status=False)
+
+    async def delete_object(
+        self, plural: str, name: str, namespace: str | None = None, *, uid: str | None = None
+    ) -> bool:
+        """Delete the custom object; with ``uid``, only that very object
+        (KubeConflict if the object of that name is another one). Dependents
+        are garbage-collected in the background. False if it was already gone
+        (which a retried delete may also report after its first attempt did it)."""
+        group, version, timeout = self.group, self.version, self._timeout
+        objects = self._objects
+
+        def delete() -> None:
+            precondition = {"preconditions": {"uid": uid}}
+            options = _model(kubernetes.client.V1DeleteOptions, precondition) if uid else None
+            if namespace is None:
+                objects.delete_cluster_custom_object(group, version, plural, name, body=options,
+                                                     _request_timeout=timeout)
+            else:
+                objects.delete_namespaced_custom_object(group, version, namespace, plural, name, body=options,
+                                                        _request_timeout=timeout)
+
+        try:
+            await self._call(delete, operation="delete", kind=plural, namespace=namespace, name=name,
+                             idempotent=True)
+        except KubeNotFound:
+            return False
+        return True
 
     # --- workloads ----------------------------------------------------------------------------
 
