@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +18,11 @@ from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token
 from testplatform.examples import CRDS
 from testplatform.operator import OperatorProcess, operator_env
 from testplatform.platform import Platform
+from testplatform.waiting import wait_for
 
 GROUP, VERSION = "astra-tokens.io", "v1alpha1"
 OPERATOR_NAMESPACE = "astra-token-operator"
 TEST_ORG_ID = "6a4c38a6-2a8f-4c1e-9d8e-2b7f0c1d9e01"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last: {last!r}")
 
 
 class Cluster:

@@ -38,6 +38,7 @@ from astra_token_operator.kube import (
     SecretSnapshot,
 )
 from testplatform.kube import KubeconfigFactory
+from testplatform.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -134,15 +135,6 @@ def desired(namespace: str, owner: OwnerReference, **changes: Any) -> DesiredSec
         **changes,
     }
     return DesiredSecret(**fields)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def b64(text: str) -> str:
@@ -269,7 +261,7 @@ async def test_deleting_the_owner_garbage_collects_the_secret(
             return exc.status == 404
         return False
 
-    wait_until(secret_gone)
+    wait_for(secret_gone)
 
 
 async def test_outside_edits_show_as_drift_by_key_name_only(

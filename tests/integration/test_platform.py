@@ -8,7 +8,6 @@ import json
 import ssl
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -24,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from astra_token_operator.certs import make_serving_certificate
 from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
 from testplatform.platform import Platform
+from testplatform.waiting import wait_for
 
 GROUP = "platform-test.astra-tokens.io"
 
@@ -54,16 +54,6 @@ spec:
             properties:
               phase: {{type: string}}
 """
-
-
-def wait_until(predicate: Any, timeout: float = 30, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +122,7 @@ def test_deleting_an_owner_garbage_collects_its_child(k8s_api: k8s.ApiClient, na
             return exc.status == 404
         return False
 
-    wait_until(child_gone, timeout=30)
+    wait_for(child_gone, timeout=30)
 
 
 def test_deleting_a_namespace_completes(k8s_api: k8s.ApiClient) -> None:
@@ -242,7 +232,7 @@ def test_validating_webhook_on_loopback_rejects_with_a_message_the_kubectl_user_
             return result if result.returncode != 0 else None
 
         # The apiserver picks up new webhook configurations within a second or so.
-        denied = wait_until(webhook_denies, timeout=20)
+        denied = wait_for(webhook_denies, timeout=20)
         assert "objects labelled deny=yes are refused by the test webhook" in denied.stderr
         accepted = kubectl("create", "configmap", "good", "-n", namespace)
         assert accepted.returncode == 0, accepted.stderr
@@ -264,7 +254,7 @@ def test_openbao_kv_write_is_readable_and_audited(hvac_client: hvac.Client, vaul
             for entry in map(json.loads, vault_audit_log.read_text().splitlines())
         )
 
-    wait_until(audited, timeout=10)
+    wait_for(audited, timeout=10)
     assert "forty-two" not in vault_audit_log.read_text()  # values are HMAC'd in the audit log
 
 
