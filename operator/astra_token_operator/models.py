@@ -428,8 +428,3 @@ def effective_role_name(spec: AstraRoleSpec, name: str) -> str:
 
 def effective_secret_name(spec: AstraTokenSpec, name: str) -> str:
     return spec.secret.name or name
-
-
-def lease_id(org_id: str, client_id: str) -> str:
-    return f"astra-tokens/{org_id}/{client_id}"
-

@@ -32,7 +32,6 @@ from astra_token_operator.models import (
     effective_role_name,
     effective_secret_name,
     find_condition,
-    lease_id,
     parse_renew_before,
     set_condition,
     status_patch,
@@ -224,10 +223,6 @@ def test_whole_resources_parse_from_a_kubernetes_body() -> None:
     )
     assert role.role_name == "app-rw"
     assert role.status == AstraRoleStatus()
-
-
-def test_lease_id_names_org_and_client() -> None:
-    assert lease_id("6f2d", "zjCE") == "astra-tokens/6f2d/zjCE"
 
 
 # ---------------------------------------------------------------- conditions
