@@ -350,3 +350,22 @@ async def test_requests_are_paced_by_the_orgs_rate_limit() -> None:
     for _ in range(4):
         await client.list_roles()
     assert time.sleeps == [pytest.approx(0.5), pytest.approx(0.5)]
+
+
+async def test_waiting_in_the_orgs_queue_does_not_count_against_the_calls_deadline() -> None:
+    """A bulk delete queues a thousand revokes behind the rate limit; the last ones
+    wait far longer than one call's deadline and must still be sent. (Real time,
+    scaled down: 10 calls at 20/s behind a 0.2 s deadline; the last waits ~0.45 s.)"""
+    import asyncio
+
+    recorder = Recorder(*[status(204)] * 10)
+    settings = AstraClientSettings(base_url="https://astra.test", requests_per_second=20, burst=1,
+                                   deadline_seconds=0.2)
+    client = AstraClient("org-1", SecretStr(ROOT), settings, transport=httpx.MockTransport(recorder))
+    try:
+        outcomes = await asyncio.gather(*(client.revoke_token(f"Client{i:02d}Abcdefghijklmnopq")
+                                          for i in range(10)))
+    finally:
+        await client.aclose()
+    assert outcomes == [RevokeOutcome.REVOKED] * 10
+    assert len(recorder.requests) == 10

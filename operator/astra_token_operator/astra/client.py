@@ -73,6 +73,20 @@ class _Call:
         return self.method in IDEMPOTENT_METHODS
 
 
+class _Deadline:
+    """A call's overall deadline, set when its first request is sent."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def start(self, at: float) -> None:
+        if self.at is None:
+            self.at = at
+
+    def remaining(self, now: float) -> float:
+        return float("inf") if self.at is None else self.at - now
+
+
 class _NotSent(Exception):
     """The deadline ran out while waiting for a slot or the rate limit."""
 
@@ -251,7 +265,9 @@ class AstraClient:
 
     async def _call_with_retries(self, call: _Call) -> httpx.Response:
         s = self.settings
-        deadline = self._clock() + s.deadline_seconds
+        # The deadline starts when the first request leaves the rate limiter: waiting in the org's
+        # queue behind a thousand other calls (a bulk delete) is not this call being slow.
+        deadline = _Deadline()
         attempt = 0
         while True:
             attempt += 1
@@ -276,7 +292,7 @@ class AstraClient:
                 raise failure
             delay = next_delay(
                 attempt=attempt, max_attempts=s.max_attempts, retry_after=retry_after,
-                remaining=deadline - self._clock(), initial=s.backoff_initial_seconds,
+                remaining=deadline.remaining(self._clock()), initial=s.backoff_initial_seconds,
                 maximum=s.backoff_max_seconds, random=self._random,
             )
             if delay is None:
@@ -289,21 +305,24 @@ class AstraClient:
             )
             await self._sleep(delay)
 
-    async def _attempt(self, call: _Call, deadline: float) -> httpx.Response:
+    async def _attempt(self, call: _Call, deadline: _Deadline) -> httpx.Response:
         """One request: a concurrency slot first, then the rate limit (in that
-        order, so requests leave at the bucket's pace), then the send."""
-        remaining = deadline - self._clock()
+        order, so requests leave at the bucket's pace), then the send. Before the
+        first send the wait is unbounded (every call ahead ends within its own
+        timeouts); a retry waits only as long as the deadline allows."""
+        remaining = deadline.remaining(self._clock())
         if remaining <= 0:
             raise _NotSent
         try:
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(None if deadline.at is None else remaining):
                 await self._slots.acquire()
         except TimeoutError:
             raise _NotSent from None
         try:
-            if not await self._bucket.acquire(max_wait=deadline - self._clock()):
+            if not await self._bucket.acquire(max_wait=deadline.remaining(self._clock())):
                 raise _NotSent
-            remaining = max(0.001, deadline - self._clock())
+            deadline.start(self._clock() + self.settings.deadline_seconds)
+            remaining = max(0.001, deadline.remaining(self._clock()))
             s = self.settings
             timeout = httpx.Timeout(
                 connect=min(s.connect_timeout_seconds, remaining),
