@@ -51,7 +51,8 @@ class OperatorConfig(BaseSettings):
 
     # Timers
     org_verify_interval_seconds: float = 300.0
-    drift_check_interval_seconds: float = 60.0
+    # A safety net only: the label-selected Secret watch reports edits and deletions at once.
+    drift_check_interval_seconds: float = 600.0
     intent_sweep_interval_seconds: float = 300.0
 
     # Fault injection for the crash-safety tests only: names of points in the

@@ -59,18 +59,27 @@ class Services:
                 count += 1
         return count
 
-    def secret_changed(self, owner_uid: str) -> None:
-        """A managed Secret changed or vanished: the owner looks at it on its next pass, now."""
+    def secret_changed(self, owner_uid: str, resource_version: str | None = None) -> None:
+        """A managed Secret changed or vanished: the owner looks at it on its next pass, now.
+        The event of our own last write (same resourceVersion) is no news."""
         memory = self._memories.get(owner_uid)
-        if memory is not None:
-            memory.secret_dirty = True
-            self.wakers.wake(owner_uid)
+        if memory is None or (resource_version is not None
+                              and resource_version == memory.secret_resource_version):
+            return
+        memory.secret_dirty = True
+        self.wakers.wake(owner_uid)
 
-    def spec_changed(self, uid: str) -> None:
-        """spec.secret may have changed: the next pass republishes the Secret (a change, not a restore)."""
+    def spec_changed(self, uid: str, generation: int | None) -> None:
+        """A new spec generation: the next pass runs now and republishes the Secret (a change,
+        not a restore), since spec.secret may have changed. An unchanged generation is no news."""
         memory = self._memories.get(uid)
-        if memory is not None:
-            memory.secret_dirty = memory.expect_secret_change = True
+        if memory is None:
+            self.wakers.wake(uid)
+            return
+        if generation is not None and generation == memory.seen_generation:
+            return
+        memory.seen_generation = generation
+        memory.secret_dirty = memory.expect_secret_change = True
         self.wakers.wake(uid)
 
     def forget(self, uid: str) -> None:

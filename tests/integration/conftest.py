@@ -149,7 +149,7 @@ def operator(platform: Platform, crds: Path, operator_namespace: str,
         env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
             vault_token=platform.openbao.token, operator_namespace=operator_namespace,
-            extra={"ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS": "20"},
+            extra={},
         ),
     )
     process.start()

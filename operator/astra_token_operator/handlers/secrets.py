@@ -16,6 +16,8 @@ async def managed_secret_changed(type: str | None, meta: kopf.Meta, memo: kopf.M
     if type is None:  # the initial listing: nothing changed
         return
     services: Services = memo.services
+    # A deletion is always news; a modification is, unless it is our own last write.
+    version = None if type == "DELETED" else meta.get("resourceVersion")
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == "AstraToken":
-            services.secret_changed(str(owner.get("uid")))
+            services.secret_changed(str(owner.get("uid")), version)

@@ -54,21 +54,19 @@ async def token_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonSto
         services.wakers.unregister(uid)
 
 
-@kopf.on.update(GROUP, VERSION, TOKEN_PLURAL, id="wake-on-spec", field="spec")
-async def token_spec_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    memo.services.spec_changed(str(meta["uid"]))
-
-
-@kopf.on.field(GROUP, VERSION, TOKEN_PLURAL, id="wake-on-renew", field=("metadata", "annotations", ANNOTATION_RENEW),
-               new=kopf.PRESENT)
-async def renew_requested(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    memo.services.wakers.wake(str(meta["uid"]))
-
-
-@kopf.on.field(GROUP, VERSION, TOKEN_PLURAL, id="wake-on-revoke",
-               field=("metadata", "annotations", ANNOTATION_REVOKE), new=kopf.PRESENT)
-async def revoke_requested(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    memo.services.wakers.wake(str(meta["uid"]))
+@kopf.on.event(GROUP, VERSION, TOKEN_PLURAL, id="wake-token")
+async def token_changed(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """A new spec generation, or a renew/revoke request, wakes the daemon. An event
+    handler, not on.update/on.field: those make Kopf write its diff-base annotation on
+    every label change, and each write of an AstraToken passes the admission webhooks."""
+    if type != "MODIFIED":
+        return
+    services: Services = memo.services
+    uid = str(meta["uid"])
+    services.spec_changed(uid, meta.get("generation"))
+    annotations = meta.get("annotations") or {}
+    if ANNOTATION_RENEW in annotations or ANNOTATION_REVOKE in annotations:
+        services.wakers.wake(uid)
 
 
 @kopf.on.delete(GROUP, VERSION, TOKEN_PLURAL, id="revoke")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from astra_token_operator.vault import VersionedRecord
 
@@ -22,5 +23,12 @@ class TokenMemory:
     secret_dirty: bool = True  # look at the Secret on the next pass
     expect_secret_change: bool = False  # True: the next Secret write publishes a change of ours (not a restore)
     last_blocked: tuple[str, str] | None = None
+    # What this process last wrote: the watched body can lag behind it, and comparing
+    # with a stale body would write the same thing twice.
+    written_status: dict[str, Any] = field(default_factory=dict)
+    written_labels: dict[str, str] = field(default_factory=dict)
+    secret_resource_version: str | None = None  # of our last Secret write: its watch event is no news
+    seen_generation: int | None = None  # the spec generation the daemon last acted on
+    handled_requests: dict[str, str] = field(default_factory=dict)  # renew/revoke annotations acted on
 
 

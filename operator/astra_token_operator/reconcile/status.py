@@ -72,14 +72,16 @@ def blocked_status(token: AstraToken, reason: str, message: str, now: datetime) 
     return AstraTokenStatus(conditions=conditions, observed_generation=token.metadata.generation)
 
 
-def status_changes(token: AstraToken, wanted: AstraTokenStatus) -> dict[str, Any] | None:
-    return changed_fields(token.status, wanted)
+def status_changes(token: AstraToken, wanted: AstraTokenStatus,
+                   written: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    return changed_fields(token.status, wanted, written)
 
 
-def changed_fields(have: BaseModel, wanted: BaseModel) -> dict[str, Any] | None:
+def changed_fields(have: BaseModel, wanted: BaseModel, written: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The merge patch that turns status `have` into `wanted` (the fields `wanted`
-    sets), or None when nothing differs: a pass at rest writes nothing."""
-    current = have.model_dump(mode="json", by_alias=True)
+    sets), or None when nothing differs: a pass at rest writes nothing. `written`:
+    what this process last wrote, which the watched `have` may not show yet."""
+    current = {**have.model_dump(mode="json", by_alias=True), **(written or {})}
     want = wanted.model_dump(mode="json", by_alias=True, exclude_unset=True)
     patch = {key: value for key, value in want.items() if current.get(key) != value}
     return patch or None

@@ -68,6 +68,8 @@ async def reconcile_token(services: Services, body: dict[str, Any], events: Even
     token = AstraToken.model_validate(body)
     uid = token.metadata.uid or ""
     memory = services.token_memory(uid)
+    if memory.seen_generation is None:
+        memory.seen_generation = token.metadata.generation
     now = services.clock()
     try:
         context = await resolve_context(services, token)
@@ -101,24 +103,31 @@ async def _report_blocked(services: Services, token: AstraToken, memory: TokenMe
         (events.warning if blocked.warning else events.info)(blocked.reason, blocked.message)
         warn_action("wait", namespace=token.metadata.namespace, name=token.metadata.name,
                    message=f"{blocked.reason}: {blocked.message}")
-    patch = status_changes(token, blocked_status(token, blocked.reason, blocked.message, services.clock()))
+    patch = status_changes(token, blocked_status(token, blocked.reason, blocked.message, services.clock()),
+                           memory.written_status)
     if patch:
         with contextlib.suppress(KubeError):  # the condition is a report; the next pass writes it again
             await services.kube.patch_status(TOKEN_PLURAL, token.metadata.name, patch,
                                              namespace=token.metadata.namespace)
+            memory.written_status.update(patch)
     return blocked.retry_after
 
 
 async def _reconcile(services: Services, context: TokenContext, memory: TokenMemory, events: EventSink,
                      now: datetime) -> datetime:
     current = await _load_current(services, context, memory)
-    annotations = context.token.metadata.annotations
+    requests = _open_requests(context.token, memory)
     if current is None or current.record.state is not RecordState.ACTIVE:
         current = await _issue(services, context, memory, events, now)
-    elif ANNOTATION_REVOKE in annotations:
+        if requests:  # a fresh token answers any request made of the one it replaces
+            await _clear_requests(services, context)
+            memory.handled_requests = requests
+    elif ANNOTATION_REVOKE in requests:
         current = await _revoke_now_and_replace(services, context, memory, events, now)
-    elif ANNOTATION_RENEW in annotations:
-        current = await _renew_on_request(services, context, memory, events, now, annotations[ANNOTATION_RENEW])
+        memory.handled_requests = requests
+    elif ANNOTATION_RENEW in requests:
+        current = await _renew_on_request(services, context, memory, events, now, requests[ANNOTATION_RENEW])
+        memory.handled_requests = requests
 
     decision = decide(now, record_lease(current.record), context.policy, slack=memory.slack)
     if isinstance(decision, RevokeAndRotate):
@@ -142,7 +151,7 @@ async def _reconcile(services: Services, context: TokenContext, memory: TokenMem
 
     await _ensure_secret(services, context, memory, events, current, now)
     revoke_due = await _revoke_superseded_when_due(services, context, memory, events, current, now)
-    await _publish_labels(services, context, current)
+    await _publish_labels(services, context, memory, current)
 
     after = decide(now, record_lease(current.record), context.policy)
     wake = now
@@ -153,9 +162,11 @@ async def _reconcile(services: Services, context: TokenContext, memory: TokenMem
     wake = min(w for w in (wake, drift_check, revoke_due) if w is not None)
     vault_path = services.ledger.paths.display(services.ledger.paths.record(context.org.org_id,
                                                                             current.record.client_id))
-    patch = status_changes(context.token, ready_status(context, current.record, after, now, vault_path))
+    patch = status_changes(context.token, ready_status(context, current.record, after, now, vault_path),
+                           memory.written_status)
     if patch:
         await services.kube.patch_status(TOKEN_PLURAL, context.name, patch, namespace=context.namespace)
+        memory.written_status.update(patch)
     return wake
 
 
@@ -242,8 +253,7 @@ async def _revoke_now_and_replace(services: Services, context: TokenContext, mem
     _now_current(memory, new)
     await _ensure_secret(services, context, memory, events, new, now)
     await _restart_targets(services, context, events, now)
-    await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace,
-                                       annotations={ANNOTATION_REVOKE: None, ANNOTATION_REQUESTED_BY: None})
+    await _clear_requests(services, context)
     events.warning("Revoked", f"token {old.record.client_id} revoked on request by {actor.username}; "
                               f"{new.record.client_id} replaces it")
     return new
@@ -271,9 +281,26 @@ async def _renew_on_request(services: Services, context: TokenContext, memory: T
                                             f"{capped}, on request by {actor.username}")
         else:
             events.warning("RenewRefused", outcome.reason.value)
-    await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace,
-                                       annotations={ANNOTATION_RENEW: None, ANNOTATION_REQUESTED_BY: None})
+    await _clear_requests(services, context)
     return current
+
+
+async def _clear_requests(services: Services, context: TokenContext) -> None:
+    await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace, annotations={
+        ANNOTATION_RENEW: None, ANNOTATION_REVOKE: None, ANNOTATION_REQUESTED_BY: None})
+
+
+def _open_requests(token: AstraToken, memory: TokenMemory) -> dict[str, str]:
+    """The renew/revoke requests on the AstraToken not handled yet. A handled request's
+    annotation is removed, but the watched body may still show it for a moment: the
+    same request is never acted on twice. Once the body shows it gone, it is forgotten,
+    so the same value set again later is a new request."""
+    annotations = token.metadata.annotations
+    present = {key: annotations[key] for key in (ANNOTATION_REVOKE, ANNOTATION_RENEW) if key in annotations}
+    if not present:
+        memory.handled_requests = {}
+        return {}
+    return {} if present == memory.handled_requests else present
 
 
 def _now_current(memory: TokenMemory, new: VersionedRecord) -> None:
@@ -380,7 +407,7 @@ async def _ensure_secret(services: Services, context: TokenContext, memory: Toke
     found = await services.kube.read_secret(desired.namespace, desired.name)
     publishing = memory.expect_secret_change
     if found is None:
-        await services.kube.create_secret(desired)
+        memory.secret_resource_version = (await services.kube.create_secret(desired)).resource_version
         failpoint(services, "after-secret")
         drift = ["the Secret was missing"]
     elif context.uid not in found.owner_uids:
@@ -389,7 +416,8 @@ async def _ensure_secret(services: Services, context: TokenContext, memory: Toke
                       retry_after=120)
     elif not found.matches(desired):
         drift = found.drift(desired)
-        await services.kube.update_secret(desired, resource_version=found.resource_version)
+        memory.secret_resource_version = (
+            await services.kube.update_secret(desired, resource_version=found.resource_version)).resource_version
     else:
         drift = []
     if drift and not publishing:
@@ -419,7 +447,8 @@ async def _restart_targets(services: Services, context: TokenContext, events: Ev
                                                    f"{context.namespace}; fix spec.rolloutRestartTargets")
 
 
-async def _publish_labels(services: Services, context: TokenContext, current: VersionedRecord) -> None:
+async def _publish_labels(services: Services, context: TokenContext, memory: TokenMemory,
+                          current: VersionedRecord) -> None:
     """Labels answer the plugin's lookups: by (org, role, logical name) and by client id."""
     wanted = {
         LABEL_ORG: context.org.name,
@@ -428,8 +457,9 @@ async def _publish_labels(services: Services, context: TokenContext, current: Ve
         LABEL_LOGICAL_NAME: context.logical_name,
         LABEL_CLIENT_ID: current.record.client_id,
     }
-    have = context.token.metadata.labels
+    have = {**context.token.metadata.labels, **memory.written_labels}
     changes: dict[str, str | None] = {k: v for k, v in wanted.items() if have.get(k) != v}
     if changes:
         await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace,
                                            labels=changes)
+        memory.written_labels.update(wanted)
