@@ -24,7 +24,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     config: OperatorConfig = memo.config
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX, v1=False)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX, v1=False)
+    # Only the spec is compared: our own label and annotation writes must not make Kopf write its
+    # diff-base again (every write of an AstraToken passes the admission webhooks).
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, v1=False, ignored_fields=["metadata"])
     settings.posting.reporting_component = "astra-token-operator"
     settings.posting.level = 20  # INFO events and up become Kubernetes Events
     # Only the Secrets this operator manages are watched, filtered by the apiserver.
