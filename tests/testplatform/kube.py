@@ -46,8 +46,10 @@ class KubeconfigFactory:
         request = k8s.AuthenticationV1TokenRequest(
             spec=k8s.V1TokenRequestSpec(audiences=audiences or [], expiration_seconds=expiration_seconds))
         response = self._core.create_namespaced_service_account_token(name, namespace, request)
-        token: str = response.status.token
-        return token
+        status = response.status
+        if status is None or not status.token:
+            raise RuntimeError(f"TokenRequest for {namespace}/{name} returned no token")
+        return str(status.token)
 
     def __call__(self, namespace: str, name: str) -> Path:
         return kubeconfig_for_token(

@@ -25,6 +25,7 @@ class OperatorProcess:
     starts: int = 0
     liveness_port: int = 0
     webhook_port: int | None = None
+    verbose: bool = True  # DEBUG logs: the suite proves even those hold no secret; benchmarks turn it off
     logs: list[Path] = field(default_factory=list)
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
@@ -41,7 +42,7 @@ class OperatorProcess:
         self.child = Child(
             "operator",
             [str(venv_tool("astra-token-operator")), "run", "--standalone",
-             f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", "--verbose"],
+             f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", *(["--verbose"] if self.verbose else [])],
             log_path=log, env=env, stdout=None,
         )
         if wait:
