@@ -17,10 +17,14 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 
+from testplatform.gobuild import ensure_controlplane, ensure_helm
 from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
 from testplatform.platform import Platform, start_platform
 
 KubectlFn = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,9 +33,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the Go tools before any test runs, so a cold build (minutes, on a fresh
+    machine) is not counted against the first test's timeout; cached, this is instant."""
+    if any("integration" in item.path.parts for item in session.items):
+        _, controlplane_seconds = ensure_controlplane()
+        _, helm_seconds = ensure_helm()
+        session.config.stash[BUILD_SECONDS] = (controlplane_seconds, helm_seconds)
+
+
 @pytest.fixture(scope="session")
 def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     started = start_platform()
+    built = request.config.stash.get(BUILD_SECONDS, None)
+    if built is not None:  # built at collection time: report what that took
+        started.timings.controlplane_build_seconds, started.timings.helm_build_seconds = built
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     for line in started.timings.lines():
         if reporter is not None:
