@@ -4,6 +4,7 @@ process, and a verified org and role shared by the tests."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -141,6 +142,14 @@ def operator_namespace(k8s_api: k8s.ApiClient) -> str:
     return OPERATOR_NAMESPACE
 
 
+def e2e_webhook_settings() -> dict[str, str]:
+    """make e2e-kind: the apiserver runs in a container and reaches the operator on the host
+    through the Docker bridge, not through 127.0.0.1."""
+    host = os.environ.get("ASTRA_E2E_WEBHOOK_HOST")
+    # Listen on the bridge's address only, not on every interface.
+    return {"ASTRA_OPERATOR_WEBHOOK_HOST": host, "ASTRA_OPERATOR_WEBHOOK_LISTEN_ADDR": host} if host else {}
+
+
 @pytest.fixture(scope="session")
 def operator(platform: Platform, crds: Path, operator_namespace: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
@@ -149,7 +158,7 @@ def operator(platform: Platform, crds: Path, operator_namespace: str,
         env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
             vault_token=platform.openbao.token, operator_namespace=operator_namespace,
-            extra={},
+            extra=e2e_webhook_settings(),
         ),
     )
     process.start()
