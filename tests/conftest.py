@@ -4,6 +4,7 @@ always torn down."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -48,12 +49,10 @@ def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     built = request.config.stash.get(BUILD_SECONDS, None)
     if built is not None:  # built at collection time: report what that took
         started.timings.controlplane_build_seconds, started.timings.helm_build_seconds = built
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in started.timings.lines():
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
-            print(line)
+    # Printed past pytest's output capture, at the start of the run, whatever the verbosity.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        print("\n" + "\n".join(started.timings.lines()), flush=True)
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = os.pathsep.join([*started.tool_dirs, old_path])
     try:
