@@ -87,14 +87,9 @@ class TokenInfo(_AstraModel):
     description: str = ""
     token_expiry: datetime | None = Field(default=None, alias="tokenexpiry")
 
-    @field_validator("generated_on", mode="before")
+    @field_validator("generated_on", "token_expiry", mode="before")
     @classmethod
-    def _read_generated_on(cls, value: Any) -> Any:
-        return _optional_timestamp(value)
-
-    @field_validator("token_expiry", mode="before")
-    @classmethod
-    def _read_token_expiry(cls, value: Any) -> Any:
+    def _read_timestamps(cls, value: Any) -> Any:
         return _optional_timestamp(value)
 
     @field_validator("description", mode="before")
@@ -108,29 +103,14 @@ class TokenInfo(_AstraModel):
         return () if value is None else value
 
 
-class CreatedToken(_AstraModel):
-    """A freshly created token. ``secret`` and ``token`` exist only in this
-    answer: Astra never shows them again."""
+class CreatedToken(TokenInfo):
+    """A freshly created token: a listed token's fields (``description`` and
+    ``tokenExpiry`` echo what the client sent) plus ``secret`` and ``token``,
+    which exist only in this answer: Astra never shows them again."""
 
-    client_id: str = Field(alias="clientid")
     secret: SecretStr
     token: SecretStr
     org_id: str = Field(alias="orgid")
-    roles: tuple[str, ...] = ()
-    generated_on: datetime = Field(alias="generatedon")
-    # What the client sent, echoed for the caller's records.
-    description: str = ""
-    token_expiry: datetime | None = Field(default=None, alias="tokenexpiry")
-
-    @field_validator("generated_on", mode="before")
-    @classmethod
-    def _read_generated_on(cls, value: Any) -> Any:
-        return _optional_timestamp(value)
-
-    @field_validator("token_expiry", mode="before")
-    @classmethod
-    def _read_token_expiry(cls, value: Any) -> Any:
-        return _optional_timestamp(value)
 
 
 class RolePolicy(_AstraModel):
