@@ -37,6 +37,7 @@ from astra_token_operator.vault import (
     SlotClaim,
     SlotStatus,
     TokenRecord,
+    VaultCasMismatch,
     VaultError,
     VersionedRecord,
 )
@@ -92,10 +93,14 @@ async def mint(services: Services, context: TokenContext, now: datetime, *,
         marker=make_marker(context, secrets.token_hex(6)), created_at=now,
         token_expiry=now + policy.max_ttl if native else None,
     )
-    existing = await services.ledger.read_intent(intent.intent_id)
-    if existing is not None:  # an earlier attempt of ours was interrupted: settle it first
-        await resolve_intent(services, existing, context.client)
-    await services.ledger.write_intent(intent)
+    try:
+        await services.ledger.write_intent(intent)  # check-and-set: refused while an earlier one is left
+    except VaultCasMismatch:
+        # An earlier attempt of ours left its intent (a revoke that failed): settle it, then go on.
+        existing = await services.ledger.read_intent(intent.intent_id)
+        if existing is not None:
+            await resolve_intent(services, existing, context.client)
+        await services.ledger.write_intent(intent)
     services.in_flight_intents.add(intent.intent_id)
     try:
         failpoint(services, "after-intent")
