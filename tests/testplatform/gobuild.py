@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,12 +43,17 @@ def ensure_controlplane() -> tuple[Path, float]:
         return target, 0.0
     started = time.monotonic()
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    subprocess.run(
-        [_require_go(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."],
-        cwd=CONTROLPLANE_SRC, env=_go_env(), check=True,
-    )
-    partial.rename(target)  # atomic: a half-written binary is never mistaken for a cached one
+    # A name of this process's own: two suites building at once on one machine never share a
+    # half-written file, and the last atomic rename wins with an identical binary.
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        subprocess.run(
+            [_require_go(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."],
+            cwd=CONTROLPLANE_SRC, env=_go_env(), check=True,
+        )
+        os.replace(partial, target)  # atomic: a half-written binary is never mistaken for a cached one
+    finally:
+        partial.unlink(missing_ok=True)
     return target, time.monotonic() - started
 
 
@@ -58,12 +64,14 @@ def ensure_helm() -> tuple[Path, float]:
         return target, 0.0
     started = time.monotonic()
     target_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            _require_go(), "install", "-trimpath",
-            f"-ldflags=-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
-            f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
-        ],
-        env={**_go_env(), "GOBIN": str(target_dir)}, check=True,
-    )
+    with tempfile.TemporaryDirectory(dir=target_dir, prefix="partial-") as scratch:
+        subprocess.run(
+            [
+                _require_go(), "install", "-trimpath",
+                f"-ldflags=-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+                f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
+            ],
+            env={**_go_env(), "GOBIN": scratch}, check=True,
+        )
+        os.replace(Path(scratch) / "helm", target)  # atomic, as above
     return target, time.monotonic() - started
