@@ -1,5 +1,12 @@
 """Child processes that are always torn down: own process group, stdin kept
-open so a child can notice its parent died, SIGTERM then SIGKILL."""
+open so a child can notice its parent died, SIGTERM then SIGKILL.
+
+Every child is started from one long-lived thread of its own (``_SPAWNER``).
+PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the
+process: a child started from a short-lived helper thread (a test restarting
+the operator from a ThreadPoolExecutor, say) would get SIGTERM the moment that
+thread ended. The spawner thread lives until the interpreter exits, so the
+signal means what it should: the test runner is gone."""
 
 from __future__ import annotations
 
@@ -11,10 +18,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded before any fork
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="child-spawner")  # never shut down early
 
 
 def _die_with_parent() -> None:
@@ -38,7 +47,8 @@ class Child:
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
+        self.process = _SPAWNER.submit(
+            subprocess.Popen,
             argv,
             stdin=subprocess.PIPE,
             stdout=stdout if stdout is not None else self._log,
@@ -46,7 +56,7 @@ class Child:
             env={**os.environ, **(env or {})},
             start_new_session=True,
             preexec_fn=_die_with_parent,
-        )
+        ).result()
 
     @property
     def pid(self) -> int:
