@@ -89,11 +89,13 @@ class Services:
 
     @classmethod
     def from_config(cls, config: OperatorConfig) -> Services:
+        wakers = Wakers()  # every client's answers wake whoever waits on that system
         return cls(
             config=config,
-            ledger=Ledger.from_config(config),
-            astra=AstraClients(),
-            kube=Kube.from_environment(),
+            ledger=Ledger.from_config(config, listener=wakers.call_finished),
+            astra=AstraClients(listener=wakers.call_finished),
+            kube=Kube.from_environment(listener=wakers.call_finished),
+            wakers=wakers,
         )
 
     async def aclose(self) -> None:

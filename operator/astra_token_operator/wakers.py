@@ -1,5 +1,7 @@
 """Per-object wake-up events: a handler, the Secret watch or an org becoming
-ready wakes a sleeping daemon instead of the daemon polling.
+ready wakes a sleeping daemon instead of the daemon polling; and an outside
+system answering again wakes whoever waits on it (``park``/``wake_cause``), so
+nobody sleeps out a backoff meant for a fault that has ended.
 
 asyncio.Event is not thread-safe: only call these from the event loop."""
 
@@ -8,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from typing import Protocol
+
+from astra_token_operator.calls import CallRecord
 
 
 class Stoppable(Protocol):
@@ -22,6 +26,7 @@ class Wakers:
 
     def __init__(self) -> None:
         self._events: dict[str, tuple[str, asyncio.Event]] = {}
+        self._parked: dict[str, list[asyncio.Event]] = {}  # cause -> who waits for it to clear
 
     def register(self, uid: str, kind: str) -> asyncio.Event:
         return self._events.setdefault(uid, (kind, asyncio.Event()))[1]
@@ -42,8 +47,50 @@ class Wakers:
             event.set()
         return len(woken)
 
+    def park(self, cause: str, event: asyncio.Event) -> None:
+        """``event`` is set, once, when ``cause`` clears (see ``cause_of``)."""
+        waiting = self._parked.setdefault(cause, [])
+        if not any(parked is event for parked in waiting):
+            waiting.append(event)
+
+    def unpark(self, cause: str, event: asyncio.Event) -> None:
+        waiting = self._parked.get(cause)
+        if waiting is not None:
+            waiting[:] = [parked for parked in waiting if parked is not event]
+            if not waiting:
+                del self._parked[cause]
+
+    def wake_cause(self, cause: str) -> int:
+        woken = self._parked.pop(cause, [])
+        for event in woken:
+            event.set()
+        return len(woken)
+
+    def parked(self, cause: str) -> int:
+        return len(self._parked.get(cause, ()))
+
+    def call_finished(self, call: CallRecord) -> None:
+        """A client's listener: any answer from a system clears the cause of those waiting on it."""
+        if call.answered and self._parked:
+            self.wake_cause(cause_of(call))
+
     def __len__(self) -> int:
         return len(self._events)
+
+
+VAULT = "vault"
+KUBE = "kube"
+
+
+def astra_cause(org_id: str) -> str:
+    return f"astra:{org_id}"
+
+
+def cause_of(call: CallRecord) -> str:
+    """What a call says is working again: Vault, the apiserver, or one org's Astra."""
+    if call.system == "astra":
+        return astra_cause(call.org)
+    return VAULT if call.system == "vault" else KUBE
 
 
 async def sleep_until_woken(wake: asyncio.Event, stopped: Stoppable | None, seconds: float) -> bool:

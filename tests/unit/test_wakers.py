@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from astra_token_operator.wakers import Wakers, sleep_until_woken
+from astra_token_operator.calls import CallRecord
+from astra_token_operator.wakers import KUBE, VAULT, Wakers, astra_cause, sleep_until_woken
 
 SHORT = 0.05  # seconds: a timeout the test is willing to wait for
 LONG = 5.0  # seconds: a sleep that must be cut short, or the test times out visibly
@@ -107,3 +108,29 @@ async def test_the_sleep_leaves_no_waiters_behind() -> None:
     await sleep_until_woken(wake, stopped, 0.01)
     await asyncio.sleep(0)  # let cancelled waiters finish
     assert len(asyncio.all_tasks()) == before
+
+
+# --- waiting on a system to answer again ----------------------------------------------------------
+
+def test_an_answer_from_a_system_wakes_only_those_waiting_on_it() -> None:
+    wakers = Wakers()
+    on_vault, on_org_a, on_org_b = (wakers.register(u, "token") for u in ("t1", "t2", "t3"))
+    wakers.park(VAULT, on_vault)
+    wakers.park(astra_cause("org-a"), on_org_a)
+    wakers.park(astra_cause("org-b"), on_org_b)
+
+    wakers.call_finished(CallRecord("astra", "GET /v2/currentOrg", "ok", 0.01, org="org-a"))
+    assert (on_vault.is_set(), on_org_a.is_set(), on_org_b.is_set()) == (False, True, False)
+    wakers.call_finished(CallRecord("vault", "write", "refused", 0.01))  # a lost check-and-set: Vault is there
+    assert on_vault.is_set()
+    assert wakers.parked(VAULT) == 0  # woken once, then forgotten
+
+
+def test_a_system_that_still_fails_wakes_nobody() -> None:
+    wakers = Wakers()
+    waiting = wakers.register("t1", "token")
+    wakers.park(KUBE, waiting)
+    wakers.park(KUBE, waiting)  # parking twice is one wait
+    wakers.call_finished(CallRecord("kube", "patch astratokens", "unavailable", 15.0, status=500))
+    assert not waiting.is_set()
+    assert wakers.parked(KUBE) == 1

@@ -49,6 +49,7 @@ from astra_token_operator.astra.retry import (
     parse_retry_after,
 )
 from astra_token_operator.astra.settings import AstraClientSettings
+from astra_token_operator.calls import CallListener, CallRecord, ignore_calls
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ class AstraClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        listener: CallListener = ignore_calls,
     ) -> None:
         self.org_id = org_id
+        self._listener = listener
         self.settings = settings or AstraClientSettings()
         self._root_token = root_token
         self._random = random
@@ -256,8 +259,18 @@ class AstraClient:
                                     endpoint=call.endpoint)
         self._in_flight += 1
         self._idle.clear()
+        started = self._clock()
         try:
-            return await self._call_with_retries(call)
+            response = await self._call_with_retries(call)
+        except AstraError as exc:
+            unavailable = isinstance(exc, AstraRetryableError | AstraAmbiguousCreate)
+            self._listener(CallRecord("astra", call.endpoint, "unavailable" if unavailable else "refused",
+                                      self._clock() - started, org=self.org_id, status=exc.status))
+            raise
+        else:
+            self._listener(CallRecord("astra", call.endpoint, "ok", self._clock() - started, org=self.org_id,
+                                      status=response.status_code))
+            return response
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:

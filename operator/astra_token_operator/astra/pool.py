@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from astra_token_operator.astra.client import AstraClient
 from astra_token_operator.astra.settings import AstraClientSettings
+from astra_token_operator.calls import CallListener, ignore_calls
 
 ClientFactory = Callable[[str, SecretStr, AstraClientSettings], AstraClient]
 
@@ -30,8 +31,9 @@ class _Entry:
 
 
 class AstraClients:
-    def __init__(self, factory: ClientFactory | None = None) -> None:
-        self._factory: ClientFactory = factory or AstraClient
+    def __init__(self, factory: ClientFactory | None = None, listener: CallListener = ignore_calls) -> None:
+        self._factory: ClientFactory = factory or (
+            lambda org_id, token, settings: AstraClient(org_id, token, settings, listener=listener))
         self._entries: dict[str, _Entry] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._retired: list[AstraClient] = []

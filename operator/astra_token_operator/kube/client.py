@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -22,7 +23,8 @@ import kubernetes.client
 import kubernetes.config
 import urllib3
 
-from astra_token_operator.kube.errors import KubeNotFound, KubeUnavailable, translate
+from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
+from astra_token_operator.kube.errors import KubeError, KubeNotFound, KubeUnavailable, translate
 from astra_token_operator.kube.patches import (
     MERGE_PATCH,
     WORKLOAD_KINDS,
@@ -92,8 +94,10 @@ class Kube:
         group: str = GROUP,
         version: str = VERSION,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        listener: CallListener = ignore_calls,
     ) -> None:
         self.group = group
+        self._listener = listener  # told of every finished call, on the event loop
         self.version = version
         self._api = api_client
         self._core = kubernetes.client.CoreV1Api(api_client)
@@ -116,13 +120,14 @@ class Kube:
         retry: RetryPolicy | None = None,
         group: str = GROUP,
         version: str = VERSION,
+        listener: CallListener = ignore_calls,
     ) -> Kube:
         """A Kube with its own ApiClient (closed by ``aclose``): transport retries
         limited to reconnects, and one pooled connection per worker."""
         configuration.retries = _transport_retries()
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, workers)
         kube = cls(kubernetes.client.ApiClient(configuration), workers=workers,
-                   timeout_seconds=timeout_seconds, retry=retry, group=group, version=version)
+                   timeout_seconds=timeout_seconds, retry=retry, group=group, version=version, listener=listener)
         kube._owns_client = True
         return kube
 
@@ -134,6 +139,7 @@ class Kube:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
         kubeconfig: str | None = None,
+        listener: CallListener = ignore_calls,
     ) -> Kube:
         """In a pod: its ServiceAccount. Elsewhere: ``kubeconfig``, else
         $KUBECONFIG (one path or several, ':'-separated), else ~/.kube/config."""
@@ -147,7 +153,7 @@ class Kube:
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=config_file, client_configuration=configuration)
         return cls.from_configuration(configuration, workers=workers, timeout_seconds=timeout_seconds,
-                                      retry=retry)
+                                      retry=retry, listener=listener)
 
     async def aclose(self) -> None:
         """Stop taking calls. Calls in flight end within the request timeout;
@@ -212,7 +218,16 @@ class Kube:
                                           "name": name}})
             await self._sleep(seconds)
 
-        return await with_retries(attempt, idempotent=idempotent, policy=self._retry, sleep=sleep)
+        started = time.monotonic()
+        try:
+            result = await with_retries(attempt, idempotent=idempotent, policy=self._retry, sleep=sleep)
+        except KubeError as exc:
+            outcome: Outcome = "unavailable" if isinstance(exc, KubeUnavailable) else "refused"
+            self._listener(CallRecord("kube", f"{operation} {kind}", outcome, time.monotonic() - started,
+                                     status=exc.status))
+            raise
+        self._listener(CallRecord("kube", f"{operation} {kind}", "ok", time.monotonic() - started))
+        return result
 
     def _json(self, obj: object) -> dict[str, Any]:
         """A client model as the API's JSON form (camelCase keys)."""

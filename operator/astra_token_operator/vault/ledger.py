@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -15,6 +16,7 @@ from typing import Any, Self, TypeVar
 import hvac
 from pydantic import BaseModel, SecretStr
 
+from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.vault import kv
 from astra_token_operator.vault.auth import authenticator_from_config
@@ -22,6 +24,7 @@ from astra_token_operator.vault.errors import (
     VaultCasMismatch,
     VaultError,
     VaultNotFound,
+    VaultUnavailable,
 )
 from astra_token_operator.vault.paths import LedgerPaths, split_secret_path
 from astra_token_operator.vault.records import (
@@ -71,14 +74,16 @@ class Ledger:
         prefix: str = "astra-tokens",
         workers: int = 8,
         record_max_versions: int = RECORD_MAX_VERSIONS,
+        listener: CallListener = ignore_calls,
     ) -> None:
         self.paths = LedgerPaths(mount=mount, prefix=prefix)
+        self._listener = listener
         self._session = session
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="astra-vault")
         self._record_max_versions = record_max_versions
 
     @classmethod
-    def from_config(cls, config: OperatorConfig) -> Ledger:
+    def from_config(cls, config: OperatorConfig, listener: CallListener = ignore_calls) -> Ledger:
         session = VaultSession(
             config.vault_addr,
             authenticator_from_config(config),
@@ -86,7 +91,7 @@ class Ledger:
             ca_file=config.vault_ca_file,
         )
         return cls(session, mount=config.vault_kv_mount, prefix=config.vault_prefix,
-                   workers=config.vault_workers)
+                   workers=config.vault_workers, listener=listener)
 
     @property
     def mount(self) -> str:
@@ -109,7 +114,16 @@ class Ledger:
     ) -> T:
         """Run ``fn`` on a worker thread; ``where`` names the path in any error."""
         call = functools.partial(self._session.call, operation, where, fn, tuple(secrets))
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        started = time.monotonic()
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except VaultError as exc:
+            # Told on the event loop: listeners need not be thread-safe.
+            outcome: Outcome = "unavailable" if isinstance(exc, VaultUnavailable) else "refused"
+            self._listener(CallRecord("vault", operation, outcome, time.monotonic() - started, status=exc.status))
+            raise
+        self._listener(CallRecord("vault", operation, "ok", time.monotonic() - started))
+        return result
 
     async def _read(self, operation: str, key: str) -> kv.KvVersion | None:
         return await self._run(operation, self.paths.display(key), lambda c: kv.read(c, self.mount, key))
