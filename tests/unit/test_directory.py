@@ -3,6 +3,7 @@ dependants should look again."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from astra_token_operator.directory import Directory, OrgState, RoleState
+from astra_token_operator.directory import Directory, OrgState, Presence, RoleState
 from astra_token_operator.models import AstraOrgSpec
 
 SPEC = AstraOrgSpec.model_validate({
@@ -87,3 +88,45 @@ def test_forgotten_orgs_and_roles_are_gone() -> None:
     assert (directory.org("acme"), directory.role("reader"), directory.orgs(), directory.roles_of("acme")) == (
         None, None, [], [])
     assert directory.publish_org(READY) is True  # back again: news
+
+
+# --- before and after the start-up listing ----------------------------------------------------------
+
+def test_before_the_listing_every_unknown_org_is_pending_never_absent() -> None:
+    directory = Directory()
+    assert directory.org_presence("acme") is Presence.PENDING
+    assert directory.role_presence("reader") is Presence.PENDING
+
+
+def test_after_the_listing_a_listed_org_is_pending_until_published_and_others_are_absent() -> None:
+    directory = Directory()
+    directory.record_listing({"acme"}, {"reader"})
+    assert (directory.org_presence("acme"), directory.org_presence("other")) == (Presence.PENDING, Presence.ABSENT)
+    assert directory.role_presence("reader") is Presence.PENDING
+    directory.publish_org(READY)
+    assert directory.org_presence("acme") is Presence.PUBLISHED
+    directory.note_org("new-org")  # its daemon just started
+    assert directory.org_presence("new-org") is Presence.PENDING
+    directory.forget_org("acme")
+    assert directory.org_presence("acme") is Presence.ABSENT
+
+
+async def test_waiting_for_an_org_ends_when_it_is_published_ready() -> None:
+    directory = Directory()
+    waiter = asyncio.ensure_future(directory.wait_for_org("acme", 5.0))
+    await asyncio.sleep(0)
+    directory.publish_org(replace(READY, ready=False, reason="Unreachable"))
+    await asyncio.sleep(0)
+    assert not waiter.done()  # published, but not Ready: still waiting
+    directory.publish_org(READY)
+    assert await asyncio.wait_for(waiter, 1.0) is READY
+
+
+async def test_waiting_for_an_org_gives_what_is_known_when_the_time_is_up() -> None:
+    directory = Directory()
+    assert await directory.wait_for_org("acme", 0.01) is None
+    directory.publish_org(replace(READY, ready=False))
+    not_ready = await directory.wait_for_org("acme", 0.01)
+    assert not_ready is not None
+    assert not not_ready.ready
+    assert await directory.wait_for_org("acme", 0.01, ready=False) is not None

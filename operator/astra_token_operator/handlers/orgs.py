@@ -41,6 +41,7 @@ async def org_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStopp
                      **_: Any) -> None:
     services: Services = memo.services
     uid = str(meta["uid"])
+    services.directory.note_org(str(meta["name"]))
     wake = services.wakers.register(uid, "org")
     events = KopfEvents(body)
     next_sweep = 0.0

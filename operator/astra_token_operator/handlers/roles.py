@@ -35,6 +35,7 @@ async def role_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStop
                       **_: Any) -> None:
     services: Services = memo.services
     uid = str(meta["uid"])
+    services.directory.note_role(str(meta["name"]))
     wake = services.wakers.register(uid, "role")
     events = KopfEvents(body)
     try:

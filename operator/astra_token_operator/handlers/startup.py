@@ -10,6 +10,8 @@ import kopf
 
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.handlers.webhook_server import build_webhook_server
+from astra_token_operator.kube import KubeError
+from astra_token_operator.reconcile.orgs import list_orgs_and_roles
 from astra_token_operator.reconcile.secrets import LABEL_MANAGED
 from astra_token_operator.services import Services
 
@@ -37,6 +39,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.admission.server = build_webhook_server(config)
         settings.admission.managed = config.webhook_configuration_name
     memo.services = Services.from_config(config)
+
+
+@kopf.on.startup(id="list-orgs-and-roles")
+async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
+    """Runs after ``configure`` and before any watch: finalizers and daemons that start in the
+    first moments must not take an org that is not verified yet for one that does not exist."""
+    try:
+        await list_orgs_and_roles(memo.services)
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
 
 
 @kopf.on.login()

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from astra_token_operator.astra import AstraClient
-from astra_token_operator.directory import OrgState, RoleState
+from astra_token_operator.directory import OrgState, Presence, RoleState
 from astra_token_operator.leases import LeaseError, RenewalPolicy, renewal_policy
 from astra_token_operator.models import ANNOTATION_CREATED_BY, AstraToken, OrgReason, RoleReason, TokenReason
 from astra_token_operator.reconcile.errors import Blocked
@@ -73,7 +73,12 @@ async def resolve_context(services: Services, token: AstraToken) -> TokenContext
     spec = token.spec
     org = services.directory.org(spec.org_ref)
     if org is None:
-        raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} does not exist (yet); create it or "
+        if services.directory.org_presence(spec.org_ref) is Presence.PENDING:
+            # Just started, or the org was just created: its first verification is under way and
+            # wakes this token. Nothing to report meanwhile.
+            raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} is not verified yet",
+                          retry_after=30, quiet=True)
+        raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} does not exist; create it or "
                                                  "fix spec.orgRef", retry_after=30, warning=False)
     if not org.ready or org.root_token is None or org.client_settings is None:
         raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} is not Ready: {org.message}",
@@ -83,8 +88,11 @@ async def resolve_context(services: Services, token: AstraToken) -> TokenContext
                                           "pod; label the pod astra-tokens.io/inject=true instead of creating "
                                           "an AstraToken", retry_after=600)
     role = services.directory.role(spec.role_ref)
+    if role is None and services.directory.role_presence(spec.role_ref) is Presence.PENDING:
+        raise Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {spec.role_ref!r} is not verified yet",
+                      retry_after=30, quiet=True)
     if role is None or not role.ready:
-        why = "does not exist (yet)" if role is None else f"is not Ready: {role.message}"
+        why = "does not exist" if role is None else f"is not Ready: {role.message}"
         # Waiting on a role that is still being verified is normal right after `kubectl apply`.
         raise Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {spec.role_ref!r} {why}", retry_after=30,
                       warning=role is not None and role.reason != RoleReason.ORG_NOT_READY)

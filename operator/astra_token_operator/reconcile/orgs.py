@@ -18,7 +18,7 @@ from astra_token_operator.astra import (
 from astra_token_operator.directory import OrgState
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import debug_action
-from astra_token_operator.models import AstraOrg, OrgReason
+from astra_token_operator.models import ORG_PLURAL, ROLE_PLURAL, AstraOrg, OrgReason
 from astra_token_operator.services import Services
 from astra_token_operator.tenancy import matches_any
 from astra_token_operator.vault import VaultError, VaultNotFound
@@ -129,3 +129,12 @@ async def root_token_version(services: Services, body: dict[str, Any]) -> str | 
     except KubeError:
         return None
     return "missing" if secret is None else secret.resource_version
+
+
+async def list_orgs_and_roles(services: Services) -> None:
+    """Before any token is looked at: which AstraOrgs and AstraRoles exist, so that one not
+    verified yet (its daemon has not run) is never taken for one that does not exist."""
+    orgs = await services.kube.list_objects(ORG_PLURAL)
+    roles = await services.kube.list_objects(ROLE_PLURAL)
+    services.directory.record_listing({str(o["metadata"]["name"]) for o in orgs},
+                                      {str(r["metadata"]["name"]) for r in roles})
