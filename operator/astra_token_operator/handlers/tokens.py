@@ -4,7 +4,10 @@ finalizer revokes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import time
 from typing import Any
 
 import kopf
@@ -19,7 +22,7 @@ from astra_token_operator.models import (
     TOKEN_PLURAL,
     VERSION,
 )
-from astra_token_operator.reconcile.errors import Blocked, backoff_seconds
+from astra_token_operator.reconcile.errors import Blocked, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.finalize import finalize_token
 from astra_token_operator.reconcile.tokens import reconcile_token
 from astra_token_operator.services import Services
@@ -27,6 +30,9 @@ from astra_token_operator.vault import VaultError
 from astra_token_operator.wakers import sleep_until_woken
 
 RESUME_SPREAD_SECONDS = 10.0
+# A deletion retries inside its handler this long (woken when the failing system answers again)
+# before handing the wait to Kopf's own retry.
+FINALIZER_PATIENCE_SECONDS = 120.0
 
 
 def _initial_delay(status: kopf.Status, **_: Any) -> float:
@@ -72,25 +78,49 @@ async def token_changed(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_:
 @kopf.on.delete(GROUP, VERSION, TOKEN_PLURAL, id="revoke")
 async def token_deleted(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, retry: int, **_: Any) -> None:
     """Revoke in Astra before the AstraToken goes. Failures keep the finalizer
-    (the object stays Terminating) and retry with backoff: an unrevoked Astra
-    token would live forever."""
+    (the object stays Terminating) and are retried: at once when the system at
+    fault answers again, else after a backoff. An unrevoked Astra token would
+    live forever."""
     services: Services = memo.services
     uid = str(meta["uid"])
     events = KopfEvents(body)
-    delay = backoff_seconds(retry + 1, base=5, cap=600)
-    try:
-        async with services.lock(uid):
-            deleted_by = await services.ledger.read_deletion(uid)  # recorded by the admission webhook
-            result = await finalize_token(services, dict(body), deleted_by)
-            await services.ledger.forget_deletion(uid)
-    except Blocked as blocked:
-        events.warning(blocked.reason, blocked.message)
-        raise kopf.TemporaryError(blocked.message, delay=min(delay, blocked.retry_after)) from None
-    except (AstraError, VaultError, KubeError) as exc:
-        events.warning("RevokeFailed", f"revocation will be retried in {delay:.0f}s: {exc}")
-        raise kopf.TemporaryError(str(exc), delay=delay) from None
+    patience = time.monotonic() + FINALIZER_PATIENCE_SECONDS
+    failures, told = retry, ""
+    while True:
+        try:
+            async with services.lock(uid):
+                deleted_by = await services.ledger.read_deletion(uid)  # recorded by the admission webhook
+                result = await finalize_token(services, dict(body), deleted_by)
+                await services.ledger.forget_deletion(uid)
+            break
+        except Blocked as exc:
+            blocked = exc
+        except (AstraError, VaultError, KubeError) as exc:
+            blocked = blocked_by(exc, failures + 1)
+            blocked.reason, blocked.message = "RevokeFailed", f"revocation is retried: {blocked.message}"
+        failures += 1
+        if blocked.message != told:  # one Event per distinct problem, not one per attempt
+            told = blocked.message
+            (events.warning if blocked.warning else events.info)(blocked.reason, blocked.message)
+        delay = min(blocked.retry_after, backoff_seconds(failures, base=2, cap=60))
+        if time.monotonic() + delay > patience:
+            raise kopf.TemporaryError(blocked.message, delay=delay)
+        await _wait_for(services, blocked.cause, delay)
     if result.revoked:
         events.info("Revoked", f"revoked in Astra: {', '.join(result.revoked)}")
     if result.abandoned:
         events.warning("Abandoned", f"released without revoking (astra-tokens.io/abandon): "
                                     f"{', '.join(result.abandoned)}")
+
+
+async def _wait_for(services: Services, cause: str | None, seconds: float) -> None:
+    """Up to ``seconds``, less when ``cause`` (a system at fault) answers again."""
+    cleared = asyncio.Event()
+    if cause is not None:
+        services.wakers.park(cause, cleared)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cleared.wait(), timeout=seconds)
+    finally:
+        if cause is not None:
+            services.wakers.unpark(cause, cleared)

@@ -30,5 +30,11 @@ class TokenMemory:
     secret_resource_version: str | None = None  # of our last Secret write: its watch event is no news
     seen_generation: int | None = None  # the spec generation the daemon last acted on
     handled_requests: dict[str, str] = field(default_factory=dict)  # renew/revoke annotations acted on
+    cas_losses: int = 0  # check-and-sets lost in a row
+
+    def forget_ledger(self) -> None:
+        """What was read from the ledger may be stale: the next pass reads it again."""
+        self.current, self.loaded = None, False
+        self.superseded, self.superseded_loaded = None, False
 
 

@@ -12,7 +12,7 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from astra_token_operator.astra import AstraError, AstraRetryableError, AstraUnauthorized, RevokeOutcome
+from astra_token_operator.astra import AstraError, RevokeOutcome
 from astra_token_operator.durations import DurationError, parse_duration
 from astra_token_operator.kube import KubeError
 from astra_token_operator.leases import (
@@ -41,7 +41,7 @@ from astra_token_operator.models import (
     TokenReason,
 )
 from astra_token_operator.reconcile.context import TokenContext, resolve_context
-from astra_token_operator.reconcile.errors import Blocked, backoff_seconds
+from astra_token_operator.reconcile.errors import Blocked, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.memory import TokenMemory
 from astra_token_operator.reconcile.minting import failpoint, mint, resolve_intent
@@ -53,18 +53,21 @@ from astra_token_operator.vault import (
     RecordAction,
     RecordState,
     TokenRecord,
+    VaultCasMismatch,
     VaultError,
     VersionedRecord,
 )
 
 LABEL_ORG_ID = "astra-tokens.io/org-id"
 ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"  # stamped by the webhook on renew/revoke requests
-REASON_KUBERNETES = "KubernetesError"
+REASON_LEDGER_CONFLICT = "LedgerConflict"
+CAS_RETRIES_AT_ONCE = 3  # lost check-and-sets re-read at once before backing off
 
 
 async def reconcile_token(services: Services, body: dict[str, Any], events: EventSink) -> float:
     """Run one pass; return how many seconds to sleep before the next. Never raises
-    for Astra, Vault or Kubernetes trouble: it becomes Ready=False and a backoff."""
+    for Astra, Vault or Kubernetes trouble: it becomes Ready=False and a wait that
+    ends when the system at fault answers again (or the backoff runs out)."""
     token = AstraToken.model_validate(body)
     uid = token.metadata.uid or ""
     memory = services.token_memory(uid)
@@ -76,20 +79,24 @@ async def reconcile_token(services: Services, body: dict[str, Any], events: Even
         wake_at = await _reconcile(services, context, memory, events, now)
     except Blocked as blocked:
         return await _report_blocked(services, token, memory, events, blocked)
-    except VaultError as exc:
-        problem = Blocked(TokenReason.VAULT_UNAVAILABLE,
-                          f"the Vault ledger is unavailable ({exc}); nothing is minted until it is back, "
-                          "the existing Secret is left as it is",
-                          retry_after=backoff_seconds(memory.failures + 1, cap=30))
-    except AstraError as exc:
-        cap = 600.0 if isinstance(exc, AstraUnauthorized) else 300.0
-        retry = backoff_seconds(memory.failures + 1, cap=cap) if isinstance(exc, AstraRetryableError) else cap
-        problem = Blocked(TokenReason.ASTRA_ERROR, f"Astra DevOps API: {exc}", retry_after=retry)
-    except KubeError as exc:
-        problem = Blocked(REASON_KUBERNETES, f"Kubernetes API: {exc}",
-                          retry_after=backoff_seconds(memory.failures + 1, cap=120))
+    except VaultCasMismatch as exc:
+        # Someone wrote the record first (a previous process of ours, killed mid-pass, or a write whose
+        # answer was lost): news, not an outage. Read again and decide again, at once.
+        memory.forget_ledger()
+        memory.cas_losses += 1
+        if memory.cas_losses <= CAS_RETRIES_AT_ONCE:
+            log_action("reread", namespace=token.metadata.namespace, name=token.metadata.name,
+                       message=f"the ledger changed under this pass ({exc}); deciding again")
+            return 0.0
+        problem = Blocked(REASON_LEDGER_CONFLICT,
+                          f"the ledger record keeps changing under the operator ({exc}); is a second operator "
+                          "writing the same Vault ledger?", retry_after=backoff_seconds(memory.failures + 1, cap=30))
+    except (VaultError, AstraError, KubeError) as exc:
+        if isinstance(exc, VaultError):
+            memory.forget_ledger()  # a write may have landed although its answer was lost
+        problem = blocked_by(exc, memory.failures + 1)
     else:
-        memory.failures = 0
+        memory.failures = memory.cas_losses = 0
         memory.last_blocked = None
         return max(0.0, (wake_at - services.clock()).total_seconds())
     return await _report_blocked(services, token, memory, events, problem)
@@ -97,6 +104,12 @@ async def reconcile_token(services: Services, body: dict[str, Any], events: Even
 
 async def _report_blocked(services: Services, token: AstraToken, memory: TokenMemory, events: EventSink,
                           blocked: Blocked) -> float:
+    uid = token.metadata.uid or ""
+    if blocked.cause is not None:
+        services.wakers.park(blocked.cause, services.wakers.register(uid, "token"))
+    retry = _before_the_token_lapses(memory, services.clock(), blocked.retry_after)
+    if blocked.quiet:
+        return retry
     memory.failures += 1
     if memory.last_blocked != (blocked.reason, blocked.message):
         memory.last_blocked = (blocked.reason, blocked.message)
@@ -110,7 +123,16 @@ async def _report_blocked(services: Services, token: AstraToken, memory: TokenMe
             await services.kube.patch_status(TOKEN_PLURAL, token.metadata.name, patch,
                                              namespace=token.metadata.namespace)
             memory.written_status.update(patch)
-    return blocked.retry_after
+    return retry
+
+
+def _before_the_token_lapses(memory: TokenMemory, now: datetime, retry_after: float) -> float:
+    """A backoff never outlasts the current token's lease: the next try comes before it lapses."""
+    current = memory.current
+    if current is None or current.record.state is not RecordState.ACTIVE:
+        return retry_after
+    left = (current.record.lease_expires_at - now).total_seconds()
+    return max(1.0, min(retry_after, left))
 
 
 async def _reconcile(services: Services, context: TokenContext, memory: TokenMemory, events: EventSink,

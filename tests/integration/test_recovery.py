@@ -1,0 +1,98 @@
+"""Recovery is prompt and never misleads: a lost check-and-set is read again
+and decided at once (never reported as Vault being down), and deletions that
+run in the first moments after a start wait for the orgs to be verified
+instead of calling them missing and advising to abandon the token."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import hvac
+
+from astra_token_operator.fake_astra import FakeAstraThread
+from integration.conftest import Cluster, OrgHandle, token_manifest, wait_for
+from testplatform.operator import OperatorProcess
+
+LEDGER = "astra-tokens"
+
+
+def record_path(org_id: str, client_id: str) -> str:
+    return f"{LEDGER}/orgs/{org_id}/tokens/{client_id}"
+
+
+def read_record(hvac_client: hvac.Client, org_id: str, client_id: str) -> tuple[dict[str, Any], int]:
+    read = hvac_client.secrets.kv.v2.read_secret_version(path=record_path(org_id, client_id),
+                                                         raise_on_deleted_version=True)
+    return read["data"]["data"], int(read["data"]["metadata"]["version"])
+
+
+def audit_time(entry: dict[str, Any]) -> datetime:
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", entry["time"]).replace("Z", "+00:00")  # nanoseconds to micro
+    return datetime.fromisoformat(stamp)
+
+
+def test_a_check_and_set_lost_to_another_writer_is_read_again_and_decided_at_once(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, hvac_client: hvac.Client,
+    operator: OperatorProcess, kubectl: Any, vault_audit_log: Path,
+) -> None:
+    cluster.must_apply(token_manifest("contended", namespace, test_org.name, test_role))
+    client_id = cluster.wait_ready("astratokens", "contended", namespace)["status"]["clientId"]
+    data, version = read_record(hvac_client, test_org.org_id, client_id)
+    log_mark = len(operator.log_text())
+
+    # Another writer (a previous process of the operator, killed mid-pass) bumps the record: the
+    # version the operator holds from its last read is now stale.
+    hvac_client.secrets.kv.v2.create_or_update_secret(path=record_path(test_org.org_id, client_id),
+                                                      secret=data, cas=version)
+    annotated = kubectl("-n", namespace, "annotate", "astratoken", "contended", "astra-tokens.io/renew=2h")
+    assert annotated.returncode == 0, annotated.stderr
+
+    renewed = wait_for(lambda: (r := read_record(hvac_client, test_org.org_id, client_id))[0]["lastAction"]
+                       == "renewed-manually" and r, timeout=10, what="the renewal asked for, in the ledger")
+    assert renewed[1] == version + 2  # the other writer's version, then ours on top of it
+    reread = [line for line in operator.log_text()[log_mark:].splitlines()
+              if "action=reread" in line and "name=contended" in line]
+    assert reread, "the lost check-and-set was not noticed as such"
+    # Vault's audit log times the refused write and the one that followed it.
+    writes = [entry for entry in map(json.loads, vault_audit_log.read_text().splitlines())
+              if entry.get("type") == "response" and entry["request"].get("operation") in ("create", "update")
+              and entry["request"].get("path") == f"secret/data/{record_path(test_org.org_id, client_id)}"]
+    # (the refusal's text is HMAC'd in the audit log: the first refused write is the lost check-and-set)
+    lost = next(i for i, entry in enumerate(writes) if entry.get("error"))
+    took = (audit_time(writes[lost + 1]) - audit_time(writes[lost])).total_seconds()
+    assert "error" not in writes[lost + 1]
+    assert 0 <= took < 1.0, f"the write after the lost check-and-set came {took:.3f}s later"
+    condition = cluster.condition("astratokens", "contended", namespace)
+    assert condition["status"] == "True"
+    reasons = {event.reason for event in cluster.events_for("contended", namespace)}
+    assert "VaultUnavailable" not in reasons
+    assert "LedgerConflict" not in reasons
+
+
+def test_tokens_deleted_as_the_operator_starts_are_revoked_without_calling_their_org_missing(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, fake_astra: FakeAstraThread,
+    operator: OperatorProcess,
+) -> None:
+    names = [f"early-{i}" for i in range(5)]
+    cluster.must_apply("\n---\n".join(token_manifest(n, namespace, test_org.name, test_role) for n in names))
+    client_ids = {n: cluster.wait_ready("astratokens", n, namespace)["status"]["clientId"] for n in names}
+    operator.stop()
+    log_mark = len(operator.log_text())
+
+    operator.start(wait=False)
+    for name in names:  # while the new process is starting: its finalizers run in its first moments
+        cluster.delete("astratokens", name, namespace)
+    operator.wait_ready()
+    for name in names:
+        cluster.wait_gone("astratokens", name, namespace, timeout=60)
+
+    states = {v.client_id: v.state for v in fake_astra.tokens(test_org.org_id)}
+    assert {n: states.get(c) for n, c in client_ids.items()} == dict.fromkeys(names, "revoked")
+    said = [event.message or "" for name in names for event in cluster.events_for(name, namespace)]
+    said += operator.log_text()[log_mark:].splitlines()
+    assert not [line for line in said if "does not exist" in line], "an existing org was called missing"
+    assert not [line for line in said if "abandon" in line], "abandoning a token was advised"
