@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import hvac
 import pytest
 
 from astra_token_operator.fake_astra import FakeAstraThread
-from integration.conftest import Cluster, OrgHandle, token_manifest, wait_for
+from integration.conftest import Cluster, OrgHandle, role_manifest, token_manifest, wait_for
 from testplatform.operator import OperatorProcess
 
 MINT = "POST /v2/clientIdSecrets"
@@ -83,28 +84,52 @@ def test_a_create_whose_answer_is_lost_is_reconciled_not_duplicated(
     assert states == ["revoked", "valid"]  # the unanswered one was found by its marker and revoked
 
 
-def test_restarting_the_operator_with_50_tokens_mints_nothing(
-    operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str,
-    fake_astra: FakeAstraThread,
+def record_versions(hvac_client: hvac.Client, org_id: str, client_id: str) -> list[tuple[float, dict[str, Any]]]:
+    """(created at, data) of every version of a ledger record, oldest first."""
+    path = f"astra-tokens/orgs/{org_id}/tokens/{client_id}"
+    meta = hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]["versions"]
+    versions = []
+    for number in sorted(meta, key=int):
+        read = hvac_client.secrets.kv.v2.read_secret_version(path=path, version=int(number),
+                                                             raise_on_deleted_version=True)["data"]
+        created = datetime.fromisoformat(read["metadata"]["created_time"].replace("Z", "+00:00")).timestamp()
+        versions.append((created, read["data"]))
+    return versions
+
+
+def test_a_restart_with_50_tokens_mints_nothing_and_renewals_and_rotations_go_on(
+    operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, namespace: str,
+    fake_astra: FakeAstraThread, hvac_client: hvac.Client,
 ) -> None:
+    # ttl 15s, maxTtl 40s: renewals about 10, 20 and 30 s after the mint, the rotation at about 35 s.
+    cluster.must_apply(role_manifest("fleet-short", test_org.name, astraRoleName="R/W User", ttl="15s",
+                                     maxTtl="40s"))
+    cluster.wait_ready("astraroles", "fleet-short", timeout=30)
     names = [f"fleet-{i:02d}" for i in range(50)]
-    cluster.must_apply("\n---\n".join(token_manifest(n, namespace, test_org.name, test_role) for n in names))
-    before: dict[str, Any] = {}
-    for name in names:
-        before[name] = cluster.wait_ready("astratokens", name, namespace, timeout=60)["status"]["clientId"]
+    cluster.must_apply("\n---\n".join(token_manifest(n, namespace, test_org.name, "fleet-short",
+                                                      rotationGracePeriod="5s") for n in names))
+    before = {name: cluster.wait_ready("astratokens", name, namespace, timeout=60)["status"]["clientId"]
+              for name in names}
     mints = fake_astra.counters().count(org=test_org.org_id, endpoint=MINT)
     log_mark = len(operator.log_text())
 
     operator.restart()
+    restarted_at = time.time()
     # Every daemon resumes within the start-up spread (10 s) and reads its slot and Secret.
-    deadline = time.monotonic() + 25
     wait_for(lambda: operator.log_text()[log_mark:].count("Daemon 'lifecycle' is invoked") >= len(names),
              timeout=30, what="every token's daemon resumed")
-    while time.monotonic() < deadline:
-        time.sleep(1)
+    assert fake_astra.counters().count(org=test_org.org_id, endpoint=MINT) == mints, "a restart re-minted"
+    assert {n: cluster.token(n, namespace)["status"]["clientId"] for n in names} == before
 
-    assert fake_astra.counters().count(org=test_org.org_id, endpoint=MINT) == mints
+    # And the lifecycle goes on: each token renews, then rotates, with the restarted process.
+    def rotated() -> bool:
+        return all(cluster.token(n, namespace)["status"]["clientId"] != before[n] for n in names)
+
+    wait_for(rotated, timeout=90, interval=1, what="every token rotated after the restart")
     for name in names:
-        status = cluster.token(name, namespace)["status"]
-        assert status["clientId"] == before[name]
-        assert status["conditions"][0]["status"] == "True"
+        cluster.wait_ready("astratokens", name, namespace)
+        versions = record_versions(hvac_client, test_org.org_id, before[name])
+        renewed_after = [d for t, d in versions if t >= restarted_at and d["lastAction"] == "renewed"]
+        assert len(renewed_after) >= 2, f"{name}: {[d['lastAction'] for _, d in versions]}"
+        assert versions[-1][1]["state"] in ("superseded", "revoked")
+        assert fake_astra.verify(cluster.secret_data(name, namespace)["token"]).valid
