@@ -11,18 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from astra_token_operator.durations import DurationError, parse_duration
-from astra_token_operator.models import (
-    ANNOTATION_CREATED_BY,
-    ANNOTATION_RENEW,
-    ANNOTATION_REVOKE,
-    AstraOrgSpec,
-    AstraRoleSpec,
-    AstraToken,
-    effective_role_name,
-)
+from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_role_name
+from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
 from astra_token_operator.tenancy import matches_any, namespace_verdict
-
-ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
@@ -18,68 +17,21 @@ from pydantic.alias_generators import to_camel
 
 from astra_token_operator.durations import parse_duration, parse_percent
 
-GROUP = "astra-tokens.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-ORG_PLURAL = "astraorgs"
-ROLE_PLURAL = "astraroles"
-TOKEN_PLURAL = "astratokens"  # noqa: S105 (a resource name, not a password)
-
 # Labels the operator puts on each AstraToken, so `kubectl get astratokens -l ...`
 # answers the plugin's lookups by (org, role, logical name) and by client id.
-LABEL_ORG = "astra-tokens.io/org"
-LABEL_ROLE = "astra-tokens.io/role"
-LABEL_LOGICAL_NAME = "astra-tokens.io/logical-name"
-LABEL_CLIENT_ID = "astra-tokens.io/client-id"
 # Sidecar mode: pods opt in with this label (the webhook's objectSelector) ...
-LABEL_INJECT = "astra-tokens.io/inject"
 # ... and name the AstraRole they want with this annotation.
-ANNOTATION_ROLE = "astra-tokens.io/role"
 
 # Who created the AstraToken (JSON: username, uid, groups); stamped at admission only.
-ANNOTATION_CREATED_BY = "astra-tokens.io/created-by"
 # Requests a user makes by annotating an AstraToken; the operator removes them when done.
-ANNOTATION_RENEW = "astra-tokens.io/renew"  # value: the increment, a duration
-ANNOTATION_REVOKE = "astra-tokens.io/revoke"  # value: "now"
-ANNOTATION_ABANDON = "astra-tokens.io/abandon"  # value: "true"; delete without revoking
 # Put on a rollout target's pod template to restart its pods after a rotation.
-ANNOTATION_RESTARTED_AT = "astra-tokens.io/restartedAt"
-
-CONDITION_READY = "Ready"
-CONDITION_ROLES_SYNCED = "RolesSynced"
 
 
-class OrgReason(StrEnum):
-    """Reasons of an AstraOrg's Ready condition."""
-
-    ROOT_TOKEN_MISSING = "RootTokenMissing"  # noqa: S105 (a reason, not a password)
-    UNAUTHORIZED = "Unauthorized"
-    FORBIDDEN = "Forbidden"
-    UNREACHABLE = "Unreachable"
-    VAULT_UNAVAILABLE = "VaultUnavailable"
-    VERIFIED = "Verified"
 
 
-class RoleReason(StrEnum):
-    """Reasons of an AstraRole's Ready condition."""
-
-    ROLE_NOT_FOUND_IN_ASTRA = "RoleNotFoundInAstra"
-    ORG_NOT_READY = "OrgNotReady"
-    VERIFIED = "Verified"
 
 
-class TokenReason(StrEnum):
-    """Reasons of an AstraToken's Ready condition."""
 
-    ISSUED = "Issued"
-    RENEWED = "Renewed"
-    ROTATED = "Rotated"
-    ORG_NOT_READY = "OrgNotReady"
-    ROLE_NOT_READY = "RoleNotReady"
-    CONFLICT = "Conflict"
-    ASTRA_ERROR = "AstraError"
-    VAULT_UNAVAILABLE = "VaultUnavailable"
-    NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 
 
 def _check_duration(value: int | str) -> int | str:

@@ -27,7 +27,7 @@ from kubernetes import client as k8s
 
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.fake_astra import FakeAstraThread
-from astra_token_operator.models import ANNOTATION_CREATED_BY
+from astra_token_operator.surface import ANNOTATION_CREATED_BY
 from integration.conftest import GROUP, OPERATOR_NAMESPACE, VERSION, Cluster, root_token_secret, wait_for
 from testplatform.kube import KubeconfigFactory
 from testplatform.operator import OperatorProcess, operator_env

@@ -21,14 +21,8 @@ from astra_token_operator.admission import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.models import (
-    ANNOTATION_CREATED_BY,
-    ANNOTATION_RENEW,
-    ANNOTATION_REVOKE,
-    AstraOrgSpec,
-    AstraRoleSpec,
-    AstraToken,
-)
+from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken
+from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
 OTHER_ORG_ID = "0a1b2c3d-0000-4000-8000-000000000001"

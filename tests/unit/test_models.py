@@ -26,8 +26,6 @@ from astra_token_operator.models import (
     AstraTokenSpec,
     AstraTokenStatus,
     Condition,
-    OrgReason,
-    TokenReason,
     effective_logical_name,
     effective_role_name,
     effective_secret_name,
@@ -36,6 +34,7 @@ from astra_token_operator.models import (
     set_condition,
     status_patch,
 )
+from astra_token_operator.surface import OrgReason, TokenReason
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -13,16 +13,12 @@ import pytest
 
 from astra_token_operator.astra import AstraRole as AstraApiRole
 from astra_token_operator.kube import KubeConflict, KubeInvalid
-from astra_token_operator.models import CONDITION_READY, CONDITION_ROLES_SYNCED, Condition, RoleSync
+from astra_token_operator.models import Condition, RoleSync
 from astra_token_operator.reconcile.rolesync import (
-    ANNOTATION_ASTRA_ROLE_NAME,
-    LABEL_ASTRA_ROLE_ID,
-    LABEL_SYNCED_FROM,
     RETRY_SECONDS,
     ExistingRole,
     OrgIdentity,
     RoleSkip,
-    RoleSyncReason,
     RoleSyncSchedule,
     SyncPlan,
     SyncResult,
@@ -33,6 +29,14 @@ from astra_token_operator.reconcile.rolesync import (
     synced_condition,
     synced_role_name,
     with_roles_synced,
+)
+from astra_token_operator.surface import (
+    ANNOTATION_ASTRA_ROLE_NAME,
+    CONDITION_READY,
+    CONDITION_ROLES_SYNCED,
+    LABEL_ASTRA_ROLE_ID,
+    LABEL_SYNCED_FROM,
+    RoleSyncReason,
 )
 
 ORG = OrgIdentity("acme", "org-uid-1")

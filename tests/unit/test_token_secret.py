@@ -8,18 +8,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from astra_token_operator.models import (
+from astra_token_operator.models import AstraToken
+from astra_token_operator.reconcile.secrets import SECRET_KEYS, desired_secret
+from astra_token_operator.surface import (
+    ANNOTATION_LEASE_ID,
     LABEL_CLIENT_ID,
     LABEL_LOGICAL_NAME,
+    LABEL_MANAGED,
     LABEL_ORG,
     LABEL_ROLE,
-    AstraToken,
-)
-from astra_token_operator.reconcile.secrets import (
-    ANNOTATION_LEASE_ID,
-    LABEL_MANAGED,
-    SECRET_KEYS,
-    desired_secret,
 )
 from astra_token_operator.vault import TokenRecord
 

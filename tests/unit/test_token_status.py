@@ -23,16 +23,10 @@ from astra_token_operator.leases import (
     WaitUntil,
     renewal_policy,
 )
-from astra_token_operator.models import (
-    CONDITION_READY,
-    AstraOrgSpec,
-    AstraToken,
-    AstraTokenStatus,
-    find_condition,
-    status_patch,
-)
+from astra_token_operator.models import AstraOrgSpec, AstraToken, AstraTokenStatus, find_condition, status_patch
 from astra_token_operator.reconcile.context import TokenContext
 from astra_token_operator.reconcile.status import blocked_status, changed_fields, ready_status, status_changes
+from astra_token_operator.surface import CONDITION_READY
 from astra_token_operator.vault import Principal, TokenRecord
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -15,7 +15,6 @@ from typing import Any
 import kopf
 
 from astra_token_operator.admission import (
-    ANNOTATION_REQUESTED_BY,
     Holder,
     NamedOrg,
     NamedRole,
@@ -27,20 +26,18 @@ from astra_token_operator.admission import (
     token_update_problems,
 )
 from astra_token_operator.kube import KubeError
-from astra_token_operator.models import (
+from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_logical_name
+from astra_token_operator.reconcile.orgs import root_token_namespaces
+from astra_token_operator.services import Services
+from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUESTED_BY,
     GROUP,
     ORG_PLURAL,
     ROLE_PLURAL,
     TOKEN_PLURAL,
     VERSION,
-    AstraOrgSpec,
-    AstraRoleSpec,
-    AstraToken,
-    effective_logical_name,
 )
-from astra_token_operator.reconcile.orgs import root_token_namespaces
-from astra_token_operator.services import Services
 from astra_token_operator.vault import Principal, VaultError
 
 logger = logging.getLogger("astra_token_operator.admission")

@@ -14,21 +14,13 @@ from astra_token_operator.astra import AstraError
 from astra_token_operator.handlers.kopf_events import KopfEvents
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import warn_action
-from astra_token_operator.models import (
-    CONDITION_READY,
-    GROUP,
-    ORG_PLURAL,
-    VERSION,
-    AstraOrg,
-    AstraOrgStatus,
-    Condition,
-    set_condition,
-)
+from astra_token_operator.models import AstraOrg, AstraOrgStatus, Condition, set_condition
 from astra_token_operator.reconcile.intents import sweep_orphan_intents
 from astra_token_operator.reconcile.orgs import root_token_version, verify_org
 from astra_token_operator.reconcile.rolesync import RoleSyncSchedule, sync_roles_if_due, with_roles_synced
 from astra_token_operator.reconcile.status import changed_fields
 from astra_token_operator.services import Services
+from astra_token_operator.surface import CONDITION_READY, GROUP, ORG_PLURAL, VERSION
 from astra_token_operator.vault import VaultError
 from astra_token_operator.wakers import sleep_until_woken
 

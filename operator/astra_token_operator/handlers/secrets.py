@@ -7,8 +7,8 @@ from typing import Any
 
 import kopf
 
-from astra_token_operator.reconcile.secrets import LABEL_MANAGED
 from astra_token_operator.services import Services
+from astra_token_operator.surface import LABEL_MANAGED
 
 
 @kopf.on.event("v1", "secrets", id="managed-secret", labels={LABEL_MANAGED: "true"})

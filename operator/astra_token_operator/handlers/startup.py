@@ -12,13 +12,11 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
-from astra_token_operator.reconcile.secrets import LABEL_MANAGED
 from astra_token_operator.services import Services
+from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_MANAGED
 
 # Kopf's own bookkeeping lives under a prefix of its own: annotations under
 # astra-tokens.io/ must stay visible to our handlers (see docs/decisions.md).
-KOPF_PREFIX = "op.astra-tokens.io"
-FINALIZER = "astra-tokens.io/revoke"
 
 
 @kopf.on.startup()

@@ -15,17 +15,11 @@ import kopf
 from astra_token_operator.astra import AstraError
 from astra_token_operator.handlers.kopf_events import KopfEvents
 from astra_token_operator.kube import KubeError
-from astra_token_operator.models import (
-    ANNOTATION_RENEW,
-    ANNOTATION_REVOKE,
-    GROUP,
-    TOKEN_PLURAL,
-    VERSION,
-)
 from astra_token_operator.reconcile.errors import Blocked, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.finalize import finalize_token
 from astra_token_operator.reconcile.tokens import reconcile_token
 from astra_token_operator.services import Services
+from astra_token_operator.surface import ANNOTATION_RENEW, ANNOTATION_REVOKE, GROUP, TOKEN_PLURAL, VERSION
 from astra_token_operator.vault import VaultError
 from astra_token_operator.wakers import sleep_until_woken
 

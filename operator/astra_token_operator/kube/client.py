@@ -35,7 +35,7 @@ from astra_token_operator.kube.patches import (
 )
 from astra_token_operator.kube.retry import RetryPolicy, with_retries
 from astra_token_operator.kube.secrets import DesiredSecret, SecretSnapshot
-from astra_token_operator.models import GROUP, VERSION
+from astra_token_operator.surface import GROUP, VERSION
 
 T = TypeVar("T")
 M = TypeVar("M")

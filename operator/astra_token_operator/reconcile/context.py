@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from astra_token_operator.astra import AstraClient
 from astra_token_operator.directory import OrgState, Presence, RoleState
 from astra_token_operator.leases import LeaseError, RenewalPolicy, renewal_policy
-from astra_token_operator.models import ANNOTATION_CREATED_BY, AstraToken, OrgReason, RoleReason, TokenReason
+from astra_token_operator.models import AstraToken
 from astra_token_operator.reconcile.errors import Blocked
 from astra_token_operator.services import Services
+from astra_token_operator.surface import (
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_OWNED_BY_POD,
+    OrgReason,
+    RoleReason,
+    TokenReason,
+)
 from astra_token_operator.tenancy import namespace_verdict
 from astra_token_operator.vault import OwnerRef, Principal
-
-REASON_CALLER_MODE = "CallerModeMismatch"
-REASON_INVALID_SPEC = "InvalidSpec"
-ANNOTATION_OWNED_BY_POD = "astra-tokens.io/pod"  # set on the operator's own per-pod tokens (sidecar mode)
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,9 @@ async def resolve_context(services: Services, token: AstraToken) -> TokenContext
         raise Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {spec.org_ref!r} is not Ready: {org.message}",
                       retry_after=30, warning=org.reason not in (OrgReason.VERIFIED, ""))
     if org.spec.caller_mode == "sidecar" and ANNOTATION_OWNED_BY_POD not in token.metadata.annotations:
-        raise Blocked(REASON_CALLER_MODE, f"AstraOrg {spec.org_ref!r} is in sidecar mode: it issues a token per "
-                                          "pod; label the pod astra-tokens.io/inject=true instead of creating "
-                                          "an AstraToken", retry_after=600)
+        raise Blocked(TokenReason.CALLER_MODE_MISMATCH,
+                      f"AstraOrg {spec.org_ref!r} is in sidecar mode: it issues a token per pod; label the pod "
+                      "astra-tokens.io/inject=true instead of creating an AstraToken", retry_after=600)
     role = services.directory.role(spec.role_ref)
     if role is None and services.directory.role_presence(spec.role_ref) is Presence.PENDING:
         raise Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {spec.role_ref!r} is not verified yet",
@@ -111,6 +114,6 @@ async def resolve_context(services: Services, token: AstraToken) -> TokenContext
                                 renew_before=spec.renew_before,
                                 rotation_grace_period=spec.rotation_grace_period)
     except (LeaseError, ValueError) as exc:
-        raise Blocked(REASON_INVALID_SPEC, str(exc), retry_after=600) from None
+        raise Blocked(TokenReason.INVALID_SPEC, str(exc), retry_after=600) from None
     client = services.astra.get(org.org_id, org.root_token, org.client_settings)
     return TokenContext(token=token, org=org, role=role, policy=policy, client=client)

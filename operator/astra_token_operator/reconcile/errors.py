@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from astra_token_operator.astra import AstraError, AstraRetryableError, AstraUnauthorized
 from astra_token_operator.kube import KubeError, KubeUnavailable
-from astra_token_operator.models import TokenReason
+from astra_token_operator.surface import TokenReason
 from astra_token_operator.vault import VaultError, VaultUnavailable
 from astra_token_operator.wakers import KUBE, VAULT, astra_cause
 
-REASON_KUBERNETES = "KubernetesError"
 OutsideError = AstraError | VaultError | KubeError
 
 
@@ -54,5 +53,6 @@ def blocked_by(exc: OutsideError, failures: int) -> Blocked:
         # A refusal: someone must fix the org (the org daemon's re-verification wakes its tokens).
         return Blocked(TokenReason.ASTRA_ERROR, f"Astra DevOps API: {exc}",
                        retry_after=300.0 if isinstance(exc, AstraUnauthorized) else 60.0)
-    return Blocked(REASON_KUBERNETES, f"Kubernetes API: {exc}", retry_after=backoff_seconds(failures, cap=60),
+    return Blocked(TokenReason.KUBERNETES_ERROR, f"Kubernetes API: {exc}",
+                   retry_after=backoff_seconds(failures, cap=60),
                    cause=KUBE if isinstance(exc, KubeUnavailable) else None)

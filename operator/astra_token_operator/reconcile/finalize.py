@@ -11,10 +11,11 @@ from typing import Any
 from astra_token_operator.astra import AstraClient, RevokeOutcome
 from astra_token_operator.directory import OrgState, Presence
 from astra_token_operator.lifecycle_log import log_action
-from astra_token_operator.models import ANNOTATION_ABANDON, ORG_PLURAL, AstraToken
+from astra_token_operator.models import AstraToken
 from astra_token_operator.reconcile.errors import Blocked
 from astra_token_operator.reconcile.minting import resolve_intent
 from astra_token_operator.services import Services
+from astra_token_operator.surface import ANNOTATION_ABANDON, ORG_PLURAL, TokenReason
 from astra_token_operator.vault import (
     Principal,
     RecordAction,
@@ -23,7 +24,6 @@ from astra_token_operator.vault import (
 )
 from astra_token_operator.wakers import astra_cause
 
-REASON_REVOKE_PENDING = "RevokePending"
 VERIFICATION_WAIT_SECONDS = 20.0  # how long a deletion waits in one go for its org's first verification
 
 
@@ -44,7 +44,7 @@ async def _identity(services: Services, token: AstraToken) -> tuple[str, str, st
     if role is None and services.directory.role_presence(token.spec.role_ref) is Presence.PENDING:
         role = await services.directory.wait_for_role(token.spec.role_ref, VERIFICATION_WAIT_SECONDS)
         if role is None:
-            raise Blocked(REASON_REVOKE_PENDING, f"AstraRole {token.spec.role_ref!r} is not verified yet; the "
+            raise Blocked(TokenReason.REVOKE_PENDING, f"AstraRole {token.spec.role_ref!r} is not verified yet; the "
                                                  "deletion goes on once it is", retry_after=5, warning=False)
     if org is None or role is None:
         return None
@@ -65,7 +65,7 @@ async def _org(services: Services, token: AstraToken, *, ready: bool) -> OrgStat
         services.directory.note_org(name)
     org = await services.directory.wait_for_org(name, VERIFICATION_WAIT_SECONDS, ready=ready)
     if org is None:
-        raise Blocked(REASON_REVOKE_PENDING, f"AstraOrg {name!r} is not verified yet; the revocation goes on "
+        raise Blocked(TokenReason.REVOKE_PENDING, f"AstraOrg {name!r} is not verified yet; the revocation goes on "
                                              "once it is", retry_after=5, warning=False)
     return org
 
@@ -73,18 +73,18 @@ async def _org(services: Services, token: AstraToken, *, ready: bool) -> OrgStat
 async def _client(services: Services, token: AstraToken, org_id: str) -> AstraClient:
     org = await _org(services, token, ready=True)
     if org is None:
-        raise Blocked(REASON_REVOKE_PENDING,
+        raise Blocked(TokenReason.REVOKE_PENDING,
                       f"cannot revoke in Astra: AstraOrg {token.spec.org_ref!r} does not exist; recreate it, or "
                       "annotate the AstraToken astra-tokens.io/abandon=true to remove it without revoking",
                       retry_after=30)
     if org.org_id != org_id:
-        raise Blocked(REASON_REVOKE_PENDING,
+        raise Blocked(TokenReason.REVOKE_PENDING,
                       f"cannot revoke in Astra: the token was minted in org {org_id} but AstraOrg "
                       f"{token.spec.org_ref!r} now names org {org.org_id}", retry_after=30)
     if not org.ready or org.root_token is None:
         # Transient as far as this token knows (Astra unreachable, root token being rotated):
         # the revocation waits for the org, it is never given up.
-        raise Blocked(REASON_REVOKE_PENDING,
+        raise Blocked(TokenReason.REVOKE_PENDING,
                       f"cannot revoke in Astra yet: AstraOrg {token.spec.org_ref!r} is not Ready ({org.message}); "
                       "the revocation goes on once it is", retry_after=15, cause=astra_cause(org_id))
     return services.astra.get(org.org_id, org.root_token, org.client_settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from astra_token_operator.directory import OrgState
 from astra_token_operator.lifecycle_log import log_action
-from astra_token_operator.models import TOKEN_PLURAL
 from astra_token_operator.reconcile.minting import resolve_intent
 from astra_token_operator.services import Services
+from astra_token_operator.surface import TOKEN_PLURAL
 
 
 async def sweep_orphan_intents(services: Services, org: OrgState) -> int:

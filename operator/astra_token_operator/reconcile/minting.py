@@ -25,10 +25,10 @@ from astra_token_operator.astra import (
     CreatedToken,
 )
 from astra_token_operator.lifecycle_log import log_action, warn_action
-from astra_token_operator.models import TokenReason
 from astra_token_operator.reconcile.context import TokenContext, created_by
 from astra_token_operator.reconcile.errors import Blocked
 from astra_token_operator.services import Services
+from astra_token_operator.surface import TokenReason
 from astra_token_operator.vault import (
     MintIntent,
     Principal,

@@ -18,8 +18,9 @@ from astra_token_operator.astra import (
 from astra_token_operator.directory import OrgState
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import debug_action
-from astra_token_operator.models import ORG_PLURAL, ROLE_PLURAL, AstraOrg, OrgReason
+from astra_token_operator.models import AstraOrg
 from astra_token_operator.services import Services
+from astra_token_operator.surface import ORG_PLURAL, ROLE_PLURAL, OrgReason
 from astra_token_operator.tenancy import matches_any
 from astra_token_operator.vault import VaultError, VaultNotFound
 

@@ -9,8 +9,8 @@ from typing import Any
 from astra_token_operator.astra import AstraError, AstraRole
 from astra_token_operator.directory import RoleState
 from astra_token_operator.models import AstraRole as AstraRoleResource
-from astra_token_operator.models import RoleReason
 from astra_token_operator.services import Services
+from astra_token_operator.surface import RoleReason
 
 
 def find_role(roles: list[AstraRole], *, role_id: str | None, astra_role_name: str | None) -> AstraRole | None:

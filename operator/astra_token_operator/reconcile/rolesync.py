@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -27,22 +26,17 @@ from astra_token_operator.directory import OrgState
 from astra_token_operator.durations import parse_duration
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import log_action, warn_action
-from astra_token_operator.models import (
+from astra_token_operator.models import AstraOrg, AstraRoleSpec, Condition, RoleSync, effective_role_name, set_condition
+from astra_token_operator.services import Services
+from astra_token_operator.surface import (
+    ANNOTATION_ASTRA_ROLE_NAME,
     API_VERSION,
     CONDITION_ROLES_SYNCED,
+    LABEL_ASTRA_ROLE_ID,
+    LABEL_SYNCED_FROM,
     ROLE_PLURAL,
-    AstraOrg,
-    AstraRoleSpec,
-    Condition,
-    RoleSync,
-    effective_role_name,
-    set_condition,
+    RoleSyncReason,
 )
-from astra_token_operator.services import Services
-
-LABEL_SYNCED_FROM = "astra-tokens.io/synced-from"
-LABEL_ASTRA_ROLE_ID = "astra-tokens.io/astra-role-id"
-ANNOTATION_ASTRA_ROLE_NAME = "astra-tokens.io/astra-role-name"
 
 MAX_NAME_LENGTH = 63  # an AstraRole's name is its roleName, which is used as a label value
 HASH_LENGTH = 6
@@ -54,13 +48,6 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-class RoleSyncReason(StrEnum):
-    """Reasons of an AstraOrg's RolesSynced condition."""
-
-    SYNCED = "Synced"
-    ORG_NOT_READY = "OrgNotReady"
-    ASTRA_ERROR = "AstraError"
-    KUBERNETES_ERROR = "KubernetesError"
 
 
 # ---------------------------------------------------------------- names

@@ -6,18 +6,18 @@ from pydantic import SecretStr
 
 from astra_token_operator.kube import DesiredSecret, OwnerReference
 from astra_token_operator.leases import Lease, secret_expires_at
-from astra_token_operator.models import (
+from astra_token_operator.models import AstraToken
+from astra_token_operator.surface import (
+    ANNOTATION_LEASE_ID,
     API_VERSION,
     LABEL_CLIENT_ID,
     LABEL_LOGICAL_NAME,
+    LABEL_MANAGED,
     LABEL_ORG,
     LABEL_ROLE,
-    AstraToken,
 )
 from astra_token_operator.vault import TokenRecord
 
-LABEL_MANAGED = "astra-tokens.io/managed"
-ANNOTATION_LEASE_ID = "astra-tokens.io/lease-id"
 SECRET_KEYS = ("token", "clientId", "clientSecret", "orgId", "expiresAt")
 
 

@@ -9,15 +9,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from astra_token_operator.leases import Decision, WaitUntil, to_rfc3339
-from astra_token_operator.models import (
-    CONDITION_READY,
-    AstraToken,
-    AstraTokenStatus,
-    Condition,
-    TokenReason,
-    set_condition,
-)
+from astra_token_operator.models import AstraToken, AstraTokenStatus, Condition, set_condition
 from astra_token_operator.reconcile.context import TokenContext
+from astra_token_operator.surface import CONDITION_READY, TokenReason
 from astra_token_operator.vault import TokenRecord
 
 

@@ -28,18 +28,7 @@ from astra_token_operator.leases import (
     to_rfc3339,
 )
 from astra_token_operator.lifecycle_log import log_action, warn_action
-from astra_token_operator.models import (
-    ANNOTATION_RENEW,
-    ANNOTATION_RESTARTED_AT,
-    ANNOTATION_REVOKE,
-    LABEL_CLIENT_ID,
-    LABEL_LOGICAL_NAME,
-    LABEL_ORG,
-    LABEL_ROLE,
-    TOKEN_PLURAL,
-    AstraToken,
-    TokenReason,
-)
+from astra_token_operator.models import AstraToken
 from astra_token_operator.reconcile.context import TokenContext, resolve_context
 from astra_token_operator.reconcile.errors import Blocked, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.events import EventSink
@@ -48,6 +37,19 @@ from astra_token_operator.reconcile.minting import failpoint, mint, resolve_inte
 from astra_token_operator.reconcile.secrets import desired_secret, record_lease
 from astra_token_operator.reconcile.status import blocked_status, ready_status, status_changes
 from astra_token_operator.services import Services
+from astra_token_operator.surface import (
+    ANNOTATION_RENEW,
+    ANNOTATION_REQUESTED_BY,
+    ANNOTATION_RESTARTED_AT,
+    ANNOTATION_REVOKE,
+    LABEL_CLIENT_ID,
+    LABEL_LOGICAL_NAME,
+    LABEL_ORG,
+    LABEL_ORG_ID,
+    LABEL_ROLE,
+    TOKEN_PLURAL,
+    TokenReason,
+)
 from astra_token_operator.vault import (
     Principal,
     RecordAction,
@@ -58,9 +60,6 @@ from astra_token_operator.vault import (
     VersionedRecord,
 )
 
-LABEL_ORG_ID = "astra-tokens.io/org-id"
-ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"  # stamped by the webhook on renew/revoke requests
-REASON_LEDGER_CONFLICT = "LedgerConflict"
 CAS_RETRIES_AT_ONCE = 3  # lost check-and-sets re-read at once before backing off
 
 
@@ -88,7 +87,7 @@ async def reconcile_token(services: Services, body: dict[str, Any], events: Even
             log_action("reread", namespace=token.metadata.namespace, name=token.metadata.name,
                        message=f"the ledger changed under this pass ({exc}); deciding again")
             return 0.0
-        problem = Blocked(REASON_LEDGER_CONFLICT,
+        problem = Blocked(TokenReason.LEDGER_CONFLICT,
                           f"the ledger record keeps changing under the operator ({exc}); is a second operator "
                           "writing the same Vault ledger?", retry_after=backoff_seconds(memory.failures + 1, cap=30))
     except (VaultError, AstraError, KubeError) as exc:
