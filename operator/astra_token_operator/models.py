@@ -9,13 +9,14 @@ no I/O, no clock of its own (``now`` is passed in).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
-from astra_token_operator.durations import parse_duration, parse_percent
+from astra_token_operator.policy.durations import parse_duration, parse_percent
+from astra_token_operator.times import to_rfc3339
 
 # Labels the operator puts on each AstraToken, so `kubectl get astratokens -l ...`
 # answers the plugin's lookups by (org, role, logical name) and by client id.
@@ -48,15 +49,14 @@ def _check_duration_or_percent(value: int | str) -> int | str:
     return _check_duration(value)
 
 
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC to the second, as Kubernetes writes times: 2025-01-02T03:04:05Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _status_time(moment: datetime) -> str:
+    return to_rfc3339(moment)  # to the second, as Kubernetes writes times
 
 
 # Durations keep the form the user wrote (3600, "1h") so they round-trip unchanged.
 Duration = Annotated[int | str, AfterValidator(_check_duration)]
 DurationOrPercent = Annotated[int | str, AfterValidator(_check_duration_or_percent)]
-Timestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+Timestamp = Annotated[AwareDatetime, PlainSerializer(_status_time, return_type=str, when_used="json")]
 
 
 class _Model(BaseModel):

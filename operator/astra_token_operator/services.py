@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 from astra_token_operator.astra import AstraClients
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.directory import Directory
 from astra_token_operator.kube import Kube
-from astra_token_operator.reconcile.memory import TokenMemory
+from astra_token_operator.reconcile.token_state import TokenMemory
+from astra_token_operator.reconcile.verified import Directory
+from astra_token_operator.reconcile.wakeups import Wakers
 from astra_token_operator.vault import Ledger
-from astra_token_operator.wakers import Wakers
 
 
 def utc_now() -> datetime:

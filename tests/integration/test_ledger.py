@@ -27,9 +27,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.vault import (
-    AppRoleAuth,
-    Ledger,
+from astra_token_operator.records import (
     MintIntent,
     OwnerRef,
     Principal,
@@ -38,6 +36,10 @@ from astra_token_operator.vault import (
     SlotClaim,
     SlotStatus,
     TokenRecord,
+)
+from astra_token_operator.vault import (
+    AppRoleAuth,
+    Ledger,
     VaultCasMismatch,
     VaultForbidden,
     VaultNotFound,

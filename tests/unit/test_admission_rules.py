@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from astra_token_operator.admission import (
+from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken
+from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
@@ -21,7 +22,6 @@ from astra_token_operator.admission import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken
 from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"

@@ -1,6 +1,6 @@
 """Tolerant reading of what the DevOps API returns (astra-devops-api.md §5)."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -10,7 +10,6 @@ from astra_token_operator.astra import (
     AstraRole,
     CreatedToken,
     TokenInfo,
-    format_timestamp,
     parse_timestamp,
 )
 
@@ -36,16 +35,6 @@ def test_timestamps_are_read_with_any_number_of_fraction_digits(text: str, expec
 def test_an_unreadable_timestamp_is_refused() -> None:
     with pytest.raises(ValueError, match="RFC 3339"):
         parse_timestamp("yesterday")
-
-
-def test_expiry_is_sent_in_whole_utc_seconds() -> None:
-    moment = datetime(2026, 8, 19, 16, 30, 0, 999999, tzinfo=timezone(timedelta(hours=2)))
-    assert format_timestamp(moment) == "2026-08-19T14:30:00Z"
-
-
-def test_a_naive_expiry_is_refused_rather_than_guessed() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        format_timestamp(datetime(2026, 8, 19, 14, 30))
 
 
 def test_list_entry_of_the_2021_shape_reads_without_description_or_expiry() -> None:

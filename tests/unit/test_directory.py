@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from astra_token_operator.directory import Directory, OrgState, Presence, RoleState
 from astra_token_operator.models import AstraOrgSpec
+from astra_token_operator.reconcile.verified import Directory, OrgState, Presence, RoleState
 
 SPEC = AstraOrgSpec.model_validate({
     "orgId": "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from astra_token_operator.durations import DurationError
-from astra_token_operator.leases import (
+from astra_token_operator.policy.durations import DurationError
+from astra_token_operator.policy.leases import (
     DEFAULT_ROTATION_GRACE_PERIOD,
     Decision,
     Lease,
@@ -28,14 +28,12 @@ from astra_token_operator.leases import (
     decide,
     effective_renew_before,
     effective_ttl,
-    from_rfc3339,
     jittered_wake,
     new_lease,
     renew_with_increment,
     renewal_policy,
     secret_expires_at,
     superseded_revoke_at,
-    to_rfc3339,
 )
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -490,60 +488,6 @@ def test_jittered_wake_refuses_bad_input(
 
 def test_the_secret_expiry_is_the_lease_expiry_not_the_max() -> None:
     assert secret_expires_at(lease(H + timedelta(microseconds=900))) == "2030-01-01T01:00:00Z"
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        pytest.param(t(H), "2030-01-01T01:00:00Z", id="utc-with-z"),
-        pytest.param(
-            t(timedelta(seconds=1.999)), "2030-01-01T00:00:01Z", id="fractions-are-dropped-never-rounded-up"
-        ),
-        pytest.param(
-            datetime(2030, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))),
-            "2030-01-01T00:00:00Z",
-            id="other-offsets-are-converted-to-utc",
-        ),
-    ],
-)
-def test_to_rfc3339(value: datetime, expected: str) -> None:
-    assert to_rfc3339(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("2030-01-01T01:00:00Z", t(H), id="z-suffix"),
-        pytest.param("2030-01-01T03:00:00+02:00", t(H), id="offset-is-converted-to-utc"),
-        pytest.param(" 2030-01-01T01:00:00.5Z ", t(H + S / 2), id="fractions-and-whitespace"),
-    ],
-)
-def test_from_rfc3339(text: str, expected: datetime) -> None:
-    parsed = from_rfc3339(text)
-    assert parsed == expected
-    assert parsed.tzinfo is UTC
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        pytest.param("2030-01-01T01:00:00", "must be timezone-aware", id="no-zone"),
-        pytest.param("tomorrow", "is not an RFC 3339 time", id="not-a-time"),
-    ],
-)
-def test_from_rfc3339_refuses_times_without_a_zone_or_unreadable(text: str, message: str) -> None:
-    with pytest.raises(LeaseError, match=message):
-        from_rfc3339(text)
-
-
-def test_to_rfc3339_refuses_a_naive_datetime() -> None:
-    with pytest.raises(LeaseError, match="must be timezone-aware"):
-        to_rfc3339(NAIVE)
-
-
-def test_times_round_trip_through_status_strings() -> None:
-    for text in ("2030-01-01T00:00:00Z", "2031-06-15T23:59:59Z", "2030-02-28T12:34:56Z"):
-        assert to_rfc3339(from_rfc3339(text)) == text
 
 
 # --- whole token lives on a fake clock --------------------------------------------------------

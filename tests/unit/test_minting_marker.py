@@ -10,11 +10,11 @@ import pytest
 from pydantic import SecretStr
 
 from astra_token_operator.astra import AstraClient, AstraClientSettings
-from astra_token_operator.directory import OrgState, RoleState
-from astra_token_operator.leases import renewal_policy
 from astra_token_operator.models import AstraOrgSpec, AstraToken
+from astra_token_operator.policy.leases import renewal_policy
 from astra_token_operator.reconcile.context import TokenContext
 from astra_token_operator.reconcile.minting import MAX_DESCRIPTION, make_marker
+from astra_token_operator.reconcile.verified import OrgState, RoleState
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
 NONCE = "0123456789ab"  # what secrets.token_hex(6) gives: 12 hex digits

@@ -15,7 +15,6 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from astra_token_operator.durations import DURATION_PATTERN
 from astra_token_operator.models import (
     AstraOrgSpec,
     AstraOrgStatus,
@@ -34,6 +33,7 @@ from astra_token_operator.models import (
     set_condition,
     status_patch,
 )
+from astra_token_operator.policy.durations import DURATION_PATTERN
 from astra_token_operator.surface import OrgReason, TokenReason
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from astra_token_operator.models import LabelSelector
-from astra_token_operator.tenancy import Verdict, matches_any, namespace_verdict, selector_matches
+from astra_token_operator.policy.tenancy import Verdict, matches_any, namespace_verdict, selector_matches
 
 
 def selector(**body: Any) -> LabelSelector:

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from astra_token_operator.models import AstraToken
 from astra_token_operator.reconcile.secrets import SECRET_KEYS, desired_secret
+from astra_token_operator.records import TokenRecord
 from astra_token_operator.surface import (
     ANNOTATION_LEASE_ID,
     LABEL_CLIENT_ID,
@@ -18,7 +19,6 @@ from astra_token_operator.surface import (
     LABEL_ORG,
     LABEL_ROLE,
 )
-from astra_token_operator.vault import TokenRecord
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)

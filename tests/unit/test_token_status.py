@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from astra_token_operator.astra import AstraClient, AstraClientSettings
-from astra_token_operator.directory import OrgState, RoleState
-from astra_token_operator.leases import (
+from astra_token_operator.models import AstraOrgSpec, AstraToken, AstraTokenStatus, find_condition, status_patch
+from astra_token_operator.policy.leases import (
     Decision,
     Lease,
     NextStep,
@@ -23,11 +23,11 @@ from astra_token_operator.leases import (
     WaitUntil,
     renewal_policy,
 )
-from astra_token_operator.models import AstraOrgSpec, AstraToken, AstraTokenStatus, find_condition, status_patch
 from astra_token_operator.reconcile.context import TokenContext
 from astra_token_operator.reconcile.status import blocked_status, changed_fields, ready_status, status_changes
+from astra_token_operator.reconcile.verified import OrgState, RoleState
+from astra_token_operator.records import Principal, TokenRecord
 from astra_token_operator.surface import CONDITION_READY
-from astra_token_operator.vault import Principal, TokenRecord
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)

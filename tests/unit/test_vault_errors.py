@@ -6,13 +6,7 @@ import hvac.exceptions
 import pytest
 import requests
 
-from astra_token_operator.vault import (
-    VaultCasMismatch,
-    VaultError,
-    VaultForbidden,
-    VaultNotFound,
-    VaultUnavailable,
-)
+from astra_token_operator.vault import VaultCasMismatch, VaultError, VaultForbidden, VaultNotFound, VaultUnavailable
 from astra_token_operator.vault.errors import scrub, translate
 
 PATH = "secret/astra-tokens/orgs/o1/tokens/c1"

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from astra_token_operator.vault import (
-    LedgerPaths,
+from astra_token_operator.records import (
     MintIntent,
     OwnerRef,
     Principal,
@@ -18,11 +17,10 @@ from astra_token_operator.vault import (
     RecordState,
     SlotClaim,
     TokenRecord,
-    VaultDataError,
-    parse_stored,
-    slot_key,
 )
+from astra_token_operator.vault import LedgerPaths, VaultDataError, slot_key
 from astra_token_operator.vault.paths import split_secret_path
+from astra_token_operator.vault.stored import parse_stored
 
 TOKEN = "AstraCS:client-1:0123456789abcdef0123456789abcdef"
 CLIENT_SECRET = "client-secret-value-that-must-stay-hidden"

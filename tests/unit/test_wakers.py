@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from astra_token_operator.calls import CallRecord
-from astra_token_operator.wakers import KUBE, VAULT, Wakers, astra_cause, sleep_until_woken
+from astra_token_operator.reconcile.wakeups import KUBE, VAULT, Wakers, astra_cause, sleep_until_woken
 
 SHORT = 0.05  # seconds: a timeout the test is willing to wait for
 LONG = 5.0  # seconds: a sleep that must be cut short, or the test times out visibly

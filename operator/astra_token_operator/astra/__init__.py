@@ -25,7 +25,6 @@ from astra_token_operator.astra.models import (
     RevokeOutcome,
     RolePolicy,
     TokenInfo,
-    format_timestamp,
     parse_timestamp,
 )
 from astra_token_operator.astra.pool import AstraClients
@@ -54,7 +53,6 @@ __all__ = [
     "RevokeOutcome",
     "RolePolicy",
     "TokenInfo",
-    "format_timestamp",
     "parse_timestamp",
     "redact_token",
 ]

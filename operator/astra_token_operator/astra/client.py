@@ -38,7 +38,6 @@ from astra_token_operator.astra.models import (
     CreatedToken,
     RevokeOutcome,
     TokenInfo,
-    format_timestamp,
 )
 from astra_token_operator.astra.ratelimit import TokenBucket
 from astra_token_operator.astra.redaction import scrub
@@ -50,6 +49,7 @@ from astra_token_operator.astra.retry import (
 )
 from astra_token_operator.astra.settings import AstraClientSettings
 from astra_token_operator.calls import CallListener, CallRecord, ignore_calls
+from astra_token_operator.times import to_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class AstraClient:
             raise ValueError("a token needs at least one role id")
         body: dict[str, Any] = {"roles": list(role_ids), "description": description}
         if token_expiry is not None:
-            body["tokenExpiry"] = format_timestamp(token_expiry)
+            body["tokenExpiry"] = to_rfc3339(token_expiry)
         if org_id is not None:
             body["orgId"] = org_id
         call = _Call("create_token", "POST", "/v2/clientIdSecrets", "POST /v2/clientIdSecrets", body)

@@ -39,14 +39,6 @@ def parse_timestamp(value: str) -> datetime:
     return parsed.replace(tzinfo=timezone(sign * offset)).astimezone(UTC)
 
 
-def format_timestamp(value: datetime) -> str:
-    """An aware datetime as Astra's ``2026-08-19T14:30:00Z`` (whole seconds,
-    truncated: an expiry sent slightly early is the safe side)."""
-    if value.tzinfo is None:
-        raise ValueError("timestamps sent to Astra must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _lower_keys(data: Any) -> Any:
     if isinstance(data, dict):
         return {str(key).lower(): value for key, value in data.items()}

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from astra_token_operator.backoff import exponential
+
 # astra-devops-api.md §5: network errors, 429 and these 5xx; never 501.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Only these methods are retried: a POST creates a new token every time.
@@ -18,8 +20,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
 def backoff_delay(attempt: int, *, initial: float, maximum: float, random: Callable[[], float]) -> float:
     """Full jitter: uniform in [0, min(maximum, initial * 2^(attempt-1))].
     ``attempt`` is the number of the attempt that just failed, from 1."""
-    ceiling = min(maximum, initial * math.pow(2, attempt - 1))
-    return ceiling * random()
+    return exponential(attempt, initial=initial, cap=maximum) * random()
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

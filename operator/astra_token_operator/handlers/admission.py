@@ -14,7 +14,9 @@ from typing import Any
 
 import kopf
 
-from astra_token_operator.admission import (
+from astra_token_operator.kube import KubeError
+from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_logical_name
+from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
@@ -25,9 +27,8 @@ from astra_token_operator.admission import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.kube import KubeError
-from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_logical_name
 from astra_token_operator.reconcile.orgs import root_token_namespaces
+from astra_token_operator.records import Principal
 from astra_token_operator.services import Services
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
@@ -38,9 +39,9 @@ from astra_token_operator.surface import (
     TOKEN_PLURAL,
     VERSION,
 )
-from astra_token_operator.vault import Principal, VaultError
+from astra_token_operator.vault import VaultError
 
-logger = logging.getLogger("astra_token_operator.admission")
+logger = logging.getLogger("astra_token_operator.policy.admission_rules")
 
 # Kopf passes each index as a keyword argument named after its id.
 OrgIndex = Mapping[str, Iterable[dict[str, Any]]]

@@ -19,10 +19,10 @@ from astra_token_operator.reconcile.intents import sweep_orphan_intents
 from astra_token_operator.reconcile.orgs import root_token_version, verify_org
 from astra_token_operator.reconcile.rolesync import RoleSyncSchedule, sync_roles_if_due, with_roles_synced
 from astra_token_operator.reconcile.status import changed_fields
+from astra_token_operator.reconcile.wakeups import sleep_until_woken
 from astra_token_operator.services import Services
 from astra_token_operator.surface import CONDITION_READY, GROUP, ORG_PLURAL, VERSION
 from astra_token_operator.vault import VaultError
-from astra_token_operator.wakers import sleep_until_woken
 
 ROOT_TOKEN_CHECK_SECONDS = 15.0  # one Secret GET: notices a rotated root token quickly
 NOT_READY_RETRY_SECONDS = 15.0

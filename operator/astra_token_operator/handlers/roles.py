@@ -14,9 +14,9 @@ from astra_token_operator.lifecycle_log import warn_action
 from astra_token_operator.models import AstraRole, AstraRoleStatus, Condition, set_condition
 from astra_token_operator.reconcile.roles import verify_role
 from astra_token_operator.reconcile.status import changed_fields
+from astra_token_operator.reconcile.wakeups import sleep_until_woken
 from astra_token_operator.services import Services
 from astra_token_operator.surface import CONDITION_READY, GROUP, ROLE_PLURAL, VERSION
-from astra_token_operator.wakers import sleep_until_woken
 
 NOT_READY_RETRY_SECONDS = 15.0
 COUNT_REFRESH_SECONDS = 15.0

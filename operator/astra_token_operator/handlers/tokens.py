@@ -18,10 +18,10 @@ from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.errors import Blocked, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.finalize import finalize_token
 from astra_token_operator.reconcile.tokens import reconcile_token
+from astra_token_operator.reconcile.wakeups import sleep_until_woken
 from astra_token_operator.services import Services
 from astra_token_operator.surface import ANNOTATION_RENEW, ANNOTATION_REVOKE, GROUP, TOKEN_PLURAL, VERSION
 from astra_token_operator.vault import VaultError
-from astra_token_operator.wakers import sleep_until_woken
 
 RESUME_SPREAD_SECONDS = 10.0
 # A deletion retries inside its handler this long (woken when the failing system answers again)

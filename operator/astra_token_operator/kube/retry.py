@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from astra_token_operator.backoff import exponential
 from astra_token_operator.kube.errors import KubeError, KubeUnavailable
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def next_delay(error: KubeError, *, attempt: int, idempotent: bool, policy: Retr
         return None
     if not idempotent and error.maybe_applied:
         return None
-    backoff = policy.initial_backoff * 2 ** (attempt - 1)
+    backoff = exponential(attempt, initial=policy.initial_backoff, cap=policy.max_backoff)
     wanted = error.retry_after if error.retry_after is not None else backoff
     return max(0.0, min(wanted, policy.max_backoff))
 

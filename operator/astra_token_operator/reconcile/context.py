@@ -7,10 +7,12 @@ import json
 from dataclasses import dataclass
 
 from astra_token_operator.astra import AstraClient
-from astra_token_operator.directory import OrgState, Presence, RoleState
-from astra_token_operator.leases import LeaseError, RenewalPolicy, renewal_policy
 from astra_token_operator.models import AstraToken
+from astra_token_operator.policy.leases import LeaseError, RenewalPolicy, renewal_policy
+from astra_token_operator.policy.tenancy import namespace_verdict
 from astra_token_operator.reconcile.errors import Blocked
+from astra_token_operator.reconcile.verified import OrgState, Presence, RoleState
+from astra_token_operator.records import OwnerRef, Principal
 from astra_token_operator.services import Services
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
@@ -19,8 +21,6 @@ from astra_token_operator.surface import (
     RoleReason,
     TokenReason,
 )
-from astra_token_operator.tenancy import namespace_verdict
-from astra_token_operator.vault import OwnerRef, Principal
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ user, and when to look again."""
 from __future__ import annotations
 
 from astra_token_operator.astra import AstraError, AstraRetryableError, AstraUnauthorized
+from astra_token_operator.backoff import exponential
 from astra_token_operator.kube import KubeError, KubeUnavailable
+from astra_token_operator.reconcile.wakeups import KUBE, VAULT, astra_cause
 from astra_token_operator.surface import TokenReason
 from astra_token_operator.vault import VaultError, VaultUnavailable
-from astra_token_operator.wakers import KUBE, VAULT, astra_cause
 
 OutsideError = AstraError | VaultError | KubeError
 
@@ -32,8 +33,8 @@ class Blocked(Exception):
 
 
 def backoff_seconds(failures: int, *, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff for repeated failures of one object: 2, 4, 8, ... capped."""
-    return float(min(cap, base * 2 ** max(0, failures - 1)))
+    """How long an object waits after its ``failures``-th failure in a row: 2, 4, 8, ... capped."""
+    return exponential(failures, initial=base, cap=cap)
 
 
 def blocked_by(exc: OutsideError, failures: int) -> Blocked:

@@ -9,20 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from astra_token_operator.astra import AstraClient, RevokeOutcome
-from astra_token_operator.directory import OrgState, Presence
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.models import AstraToken
 from astra_token_operator.reconcile.errors import Blocked
 from astra_token_operator.reconcile.minting import resolve_intent
+from astra_token_operator.reconcile.verified import OrgState, Presence
+from astra_token_operator.reconcile.wakeups import astra_cause
+from astra_token_operator.records import Principal, RecordAction, RecordState, VersionedRecord
 from astra_token_operator.services import Services
 from astra_token_operator.surface import ANNOTATION_ABANDON, ORG_PLURAL, TokenReason
-from astra_token_operator.vault import (
-    Principal,
-    RecordAction,
-    RecordState,
-    VersionedRecord,
-)
-from astra_token_operator.wakers import astra_cause
 
 VERIFICATION_WAIT_SECONDS = 20.0  # how long a deletion waits in one go for its org's first verification
 

@@ -3,9 +3,9 @@ flight): settled per org by revoking whatever they left in Astra."""
 
 from __future__ import annotations
 
-from astra_token_operator.directory import OrgState
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.reconcile.minting import resolve_intent
+from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.services import Services
 from astra_token_operator.surface import TOKEN_PLURAL
 

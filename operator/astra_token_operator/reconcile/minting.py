@@ -27,9 +27,7 @@ from astra_token_operator.astra import (
 from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.reconcile.context import TokenContext, created_by
 from astra_token_operator.reconcile.errors import Blocked
-from astra_token_operator.services import Services
-from astra_token_operator.surface import TokenReason
-from astra_token_operator.vault import (
+from astra_token_operator.records import (
     MintIntent,
     Principal,
     RecordAction,
@@ -37,10 +35,11 @@ from astra_token_operator.vault import (
     SlotClaim,
     SlotStatus,
     TokenRecord,
-    VaultCasMismatch,
-    VaultError,
     VersionedRecord,
 )
+from astra_token_operator.services import Services
+from astra_token_operator.surface import TokenReason
+from astra_token_operator.vault import VaultCasMismatch, VaultError
 
 MAX_DESCRIPTION = 200
 

@@ -15,13 +15,13 @@ from astra_token_operator.astra import (
     AstraRetryableError,
     AstraUnauthorized,
 )
-from astra_token_operator.directory import OrgState
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import debug_action
 from astra_token_operator.models import AstraOrg
+from astra_token_operator.policy.tenancy import matches_any
+from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.services import Services
 from astra_token_operator.surface import ORG_PLURAL, ROLE_PLURAL, OrgReason
-from astra_token_operator.tenancy import matches_any
 from astra_token_operator.vault import VaultError, VaultNotFound
 
 

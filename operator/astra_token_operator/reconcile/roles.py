@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 from astra_token_operator.astra import AstraError, AstraRole
-from astra_token_operator.directory import RoleState
 from astra_token_operator.models import AstraRole as AstraRoleResource
+from astra_token_operator.reconcile.verified import RoleState
 from astra_token_operator.services import Services
 from astra_token_operator.surface import RoleReason
 

@@ -22,11 +22,11 @@ from pydantic import ValidationError
 
 from astra_token_operator.astra import AstraError
 from astra_token_operator.astra import AstraRole as AstraApiRole
-from astra_token_operator.directory import OrgState
-from astra_token_operator.durations import parse_duration
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.models import AstraOrg, AstraRoleSpec, Condition, RoleSync, effective_role_name, set_condition
+from astra_token_operator.policy.durations import parse_duration
+from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.services import Services
 from astra_token_operator.surface import (
     ANNOTATION_ASTRA_ROLE_NAME,

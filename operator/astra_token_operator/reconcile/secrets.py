@@ -5,8 +5,9 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from astra_token_operator.kube import DesiredSecret, OwnerReference
-from astra_token_operator.leases import Lease, secret_expires_at
 from astra_token_operator.models import AstraToken
+from astra_token_operator.policy.leases import Lease, secret_expires_at
+from astra_token_operator.records import TokenRecord
 from astra_token_operator.surface import (
     ANNOTATION_LEASE_ID,
     API_VERSION,
@@ -16,7 +17,6 @@ from astra_token_operator.surface import (
     LABEL_ORG,
     LABEL_ROLE,
 )
-from astra_token_operator.vault import TokenRecord
 
 SECRET_KEYS = ("token", "clientId", "clientSecret", "orgId", "expiresAt")
 

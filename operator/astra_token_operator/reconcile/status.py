@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from astra_token_operator.leases import Decision, WaitUntil, to_rfc3339
 from astra_token_operator.models import AstraToken, AstraTokenStatus, Condition, set_condition
+from astra_token_operator.policy.leases import Decision, WaitUntil
 from astra_token_operator.reconcile.context import TokenContext
+from astra_token_operator.records import TokenRecord
 from astra_token_operator.surface import CONDITION_READY, TokenReason
-from astra_token_operator.vault import TokenRecord
+from astra_token_operator.times import to_rfc3339
 
 
 def _ready_reason(record: TokenRecord) -> TokenReason:

@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from astra_token_operator.astra import AstraError, RevokeOutcome
-from astra_token_operator.durations import DurationError, parse_duration
 from astra_token_operator.kube import KubeError
-from astra_token_operator.leases import (
+from astra_token_operator.lifecycle_log import log_action, warn_action
+from astra_token_operator.models import AstraToken
+from astra_token_operator.policy.durations import DurationError, parse_duration
+from astra_token_operator.policy.leases import (
     Renew,
     Renewed,
     RevokeAndRotate,
@@ -25,17 +27,15 @@ from astra_token_operator.leases import (
     jittered_wake,
     renew_with_increment,
     superseded_revoke_at,
-    to_rfc3339,
 )
-from astra_token_operator.lifecycle_log import log_action, warn_action
-from astra_token_operator.models import AstraToken
 from astra_token_operator.reconcile.context import TokenContext, resolve_context
 from astra_token_operator.reconcile.errors import Blocked, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.events import EventSink
-from astra_token_operator.reconcile.memory import TokenMemory
 from astra_token_operator.reconcile.minting import failpoint, mint, resolve_intent
 from astra_token_operator.reconcile.secrets import desired_secret, record_lease
 from astra_token_operator.reconcile.status import blocked_status, ready_status, status_changes
+from astra_token_operator.reconcile.token_state import TokenMemory
+from astra_token_operator.records import Principal, RecordAction, RecordState, TokenRecord, VersionedRecord
 from astra_token_operator.services import Services
 from astra_token_operator.surface import (
     ANNOTATION_RENEW,
@@ -50,15 +50,8 @@ from astra_token_operator.surface import (
     TOKEN_PLURAL,
     TokenReason,
 )
-from astra_token_operator.vault import (
-    Principal,
-    RecordAction,
-    RecordState,
-    TokenRecord,
-    VaultCasMismatch,
-    VaultError,
-    VersionedRecord,
-)
+from astra_token_operator.times import to_rfc3339
+from astra_token_operator.vault import VaultCasMismatch, VaultError
 
 CAS_RETRIES_AT_ONCE = 3  # lost check-and-sets re-read at once before backing off
 

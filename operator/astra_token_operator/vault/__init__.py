@@ -1,5 +1,6 @@
 """The ledger in Vault (KV v2 through hvac): the only code in the operator that
-calls hvac. Everything here is async to callers; see docs/ledger.md."""
+calls hvac. Everything here is async to callers; see docs/ledger.md. What it
+stores (records, slots, intents) is defined in ``astra_token_operator.records``."""
 
 from astra_token_operator.vault.auth import (
     AppRoleAuth,
@@ -19,24 +20,6 @@ from astra_token_operator.vault.errors import (
 )
 from astra_token_operator.vault.ledger import RECORD_MAX_VERSIONS, Ledger
 from astra_token_operator.vault.paths import LedgerPaths, slot_key
-from astra_token_operator.vault.records import (
-    MintIntent,
-    OwnerRef,
-    Principal,
-    RecordAction,
-    RecordState,
-    RecordVersion,
-    SlotClaim,
-    SlotOutcome,
-    SlotStatus,
-    TokenRecord,
-    VersionedRecord,
-    VersionedSlot,
-    format_rfc3339,
-    lease_id_for,
-    parse_rfc3339,
-    parse_stored,
-)
 from astra_token_operator.vault.session import VaultSession
 
 __all__ = [
@@ -46,17 +29,7 @@ __all__ = [
     "KubernetesAuth",
     "Ledger",
     "LedgerPaths",
-    "MintIntent",
-    "OwnerRef",
-    "Principal",
-    "RecordAction",
-    "RecordState",
-    "RecordVersion",
-    "SlotClaim",
-    "SlotOutcome",
-    "SlotStatus",
     "TokenAuth",
-    "TokenRecord",
     "VaultCasMismatch",
     "VaultConfigError",
     "VaultDataError",
@@ -65,12 +38,6 @@ __all__ = [
     "VaultNotFound",
     "VaultSession",
     "VaultUnavailable",
-    "VersionedRecord",
-    "VersionedSlot",
     "authenticator_from_config",
-    "format_rfc3339",
-    "lease_id_for",
-    "parse_rfc3339",
-    "parse_stored",
     "slot_key",
 ]

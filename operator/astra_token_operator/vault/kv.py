@@ -10,7 +10,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from astra_token_operator.vault.records import parse_rfc3339
+from astra_token_operator.times import from_rfc3339
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def read(client: hvac.Client, mount: str, key: str, version: int | None = None) 
         return None
     meta = body["metadata"]
     return KvVersion(data=data, version=int(meta["version"]),
-                     created_time=parse_rfc3339(meta["created_time"]))
+                     created_time=from_rfc3339(meta["created_time"]))
 
 
 def metadata(client: hvac.Client, mount: str, key: str) -> KvMetadata | None:
@@ -84,7 +84,7 @@ def metadata(client: hvac.Client, mount: str, key: str) -> KvMetadata | None:
     versions = [
         KvVersionInfo(
             version=int(number),
-            created_time=parse_rfc3339(info["created_time"]),
+            created_time=from_rfc3339(info["created_time"]),
             deleted=bool(info.get("deletion_time")) or bool(info.get("destroyed")),
         )
         for number, info in (body.get("versions") or {}).items()

@@ -18,16 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.vault import kv
-from astra_token_operator.vault.auth import authenticator_from_config
-from astra_token_operator.vault.errors import (
-    VaultCasMismatch,
-    VaultError,
-    VaultNotFound,
-    VaultUnavailable,
-)
-from astra_token_operator.vault.paths import LedgerPaths, split_secret_path
-from astra_token_operator.vault.records import (
+from astra_token_operator.records import (
     MintIntent,
     Principal,
     RecordVersion,
@@ -37,9 +28,18 @@ from astra_token_operator.vault.records import (
     TokenRecord,
     VersionedRecord,
     VersionedSlot,
-    parse_stored,
 )
+from astra_token_operator.vault import kv
+from astra_token_operator.vault.auth import authenticator_from_config
+from astra_token_operator.vault.errors import (
+    VaultCasMismatch,
+    VaultError,
+    VaultNotFound,
+    VaultUnavailable,
+)
+from astra_token_operator.vault.paths import LedgerPaths, split_secret_path
 from astra_token_operator.vault.session import VaultSession
+from astra_token_operator.vault.stored import parse_stored
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

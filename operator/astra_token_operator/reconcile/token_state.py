@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from astra_token_operator.vault import VersionedRecord
+from astra_token_operator.records import VersionedRecord
 
 
 @dataclass

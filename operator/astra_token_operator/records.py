@@ -21,26 +21,19 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     SerializationInfo,
-    ValidationError,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from astra_token_operator.vault.errors import VaultDataError
+from astra_token_operator.times import to_rfc3339
 
 SCHEMA_VERSION = 1
 M = TypeVar("M", bound=BaseModel)
 _REVEAL = "reveal_secrets"  # serialization context flag, set only by to_storage()
 
 
-def format_rfc3339(value: datetime) -> str:
-    """2024-05-01T12:00:00Z (microseconds kept when present)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_rfc3339(value: str) -> datetime:
-    """Vault's own times carry nanoseconds; Python keeps microseconds."""
-    return datetime.fromisoformat(value).astimezone(UTC)
+def _stored_time(value: datetime) -> str:
+    return to_rfc3339(value, fraction=True)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -54,7 +47,7 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str | Secret
 
 
 UtcTime = Annotated[
-    AwareDatetime, AfterValidator(_to_utc), PlainSerializer(format_rfc3339, return_type=str, when_used="json")
+    AwareDatetime, AfterValidator(_to_utc), PlainSerializer(_stored_time, return_type=str, when_used="json")
 ]
 StoredSecret = Annotated[SecretStr, PlainSerializer(_serialize_secret, when_used="always")]
 
@@ -185,20 +178,6 @@ class MintIntent(_Stored):
     marker: str  # the description sent to Astra; finds the token after a crash
     created_at: UtcTime
     token_expiry: UtcTime | None = None
-
-
-def parse_stored(model: type[M], data: dict[str, Any], *, operation: str, path: str) -> M:
-    """Parse stored data into ``model``. pydantic's own message quotes the input
-    (which may hold a token), so only field locations and reasons travel."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False, include_context=False)
-        )
-    raise VaultDataError(f"Vault {operation} {path}: stored {model.__name__} is invalid ({problems})",
-                         operation=operation, path=path)
 
 
 def lease_id_for(org_id: str, client_id: str) -> str:

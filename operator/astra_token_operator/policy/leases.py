@@ -21,10 +21,11 @@ from __future__ import annotations
 import enum
 import random
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeAlias
 
-from astra_token_operator.durations import format_duration, parse_duration, parse_percent
+from astra_token_operator.policy.durations import format_duration, parse_duration, parse_percent
+from astra_token_operator.times import to_rfc3339
 
 Duration: TypeAlias = timedelta | str | int
 DEFAULT_RENEW_BEFORE = "33%"
@@ -288,18 +289,3 @@ def secret_expires_at(lease: Lease) -> str:
     rewrites the key, and if renewals stop the token is revoked then, not at the max.
     """
     return to_rfc3339(lease.lease_expires_at)
-
-
-def to_rfc3339(value: datetime) -> str:
-    """UTC, "Z", whole seconds; fractions are dropped, which only moves a time earlier (safe)."""
-    utc = _aware("value", value).astimezone(UTC).replace(microsecond=0, tzinfo=None)
-    return utc.isoformat() + "Z"
-
-
-def from_rfc3339(text: str) -> datetime:
-    """Read an RFC 3339 time ("Z" or an offset) as an aware UTC datetime; refuse one without a zone."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise LeaseError(f"{text!r} is not an RFC 3339 time like 2030-01-02T03:04:05Z") from None
-    return _aware(f"the time {text!r}", value).astimezone(UTC)
