@@ -8,7 +8,7 @@ no I/O, no clock of its own (``now`` is passed in).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -314,11 +314,14 @@ class AstraTokenStatus(_Model):
     observed_generation: int | None = None
 
 
-def status_patch(status: BaseModel) -> dict[str, Any]:
-    """The body of a merge patch of .status: camelCase, RFC 3339 times. Only the
-    fields that were given are sent, so a patch never wipes what it did not mention;
-    a field given as None becomes null, which removes it."""
-    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
+def status_patch(have: BaseModel | Mapping[str, Any], wanted: BaseModel) -> dict[str, Any]:
+    """The merge patch of .status that turns ``have`` into ``wanted``: camelCase, RFC 3339 times,
+    only the fields ``wanted`` sets that differ (a field set to None becomes null, which removes
+    it). Empty when nothing differs, so a pass at rest writes nothing. ``have`` is a status model,
+    or its JSON form (possibly overlaid with what this process last wrote)."""
+    current = have.model_dump(mode="json", by_alias=True) if isinstance(have, BaseModel) else have
+    want = wanted.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return {key: value for key, value in want.items() if current.get(key) != value}
 
 
 # ---------------------------------------------------------------- whole resources

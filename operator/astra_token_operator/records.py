@@ -91,6 +91,7 @@ class RecordAction(StrEnum):
     EXPIRED = "expired"
     DELETED_EXTERNALLY = "deleted-externally"
     ABANDONED = "abandoned"
+    RESTARTED = "restarted"  # the workloads named by the AstraToken were restarted for this token
 
 
 class Principal(_Stored):
@@ -146,12 +147,58 @@ class TokenRecord(_Stored):
     owner: OwnerRef | None = None
     secret_name: str | None = None
     revoke_after: UtcTime | None = None  # superseded tokens: revoke at this time
+    # Minted as a replacement while the AstraToken names workloads to restart: they have not been
+    # restarted yet. Kept in the record so a crash between publishing and restarting still restarts.
+    restart_pending: bool = False
 
     @model_validator(mode="after")
     def _default_lease_id(self) -> TokenRecord:
         if not self.lease_id:
             object.__setattr__(self, "lease_id", lease_id_for(self.org_id, self.client_id))
         return self
+
+    # --- transitions: each returns the next version of the record ------------------------------
+
+    def renewed(self, lease_expires_at: datetime, max_expires_at: datetime, *, at: datetime, actor: Principal,
+                manual: bool = False, ttl_seconds: int | None = None) -> TokenRecord:
+        return self.model_copy(update={
+            "lease_expires_at": lease_expires_at, "max_expires_at": max_expires_at, "renewals": self.renewals + 1,
+            "last_renewed_at": at, "actor": actor,
+            "last_action": RecordAction.RENEWED_MANUALLY if manual else RecordAction.RENEWED,
+            "ttl_seconds": self.ttl_seconds if ttl_seconds is None else ttl_seconds})
+
+    def with_metadata(self, metadata: dict[str, str], *, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"metadata": dict(metadata), "last_action": RecordAction.METADATA_UPDATED,
+                                       "actor": actor})
+
+    def restored(self, *, actor: Principal) -> TokenRecord:
+        """The Secret was put back from this record (deleted or edited by someone)."""
+        return self.model_copy(update={"last_action": RecordAction.RESTORED, "actor": actor})
+
+    def restarted(self, *, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"restart_pending": False, "last_action": RecordAction.RESTARTED,
+                                       "actor": actor})
+
+    def superseded(self, *, by: str, revoke_after: datetime, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"state": RecordState.SUPERSEDED, "superseded_by": by,
+                                       "revoke_after": revoke_after, "last_action": RecordAction.SUPERSEDED,
+                                       "actor": actor})
+
+    def revoked(self, *, at: datetime, actor: Principal, reason: str, state: RecordState = RecordState.REVOKED,
+                action: RecordAction = RecordAction.REVOKED) -> TokenRecord:
+        """Revoked in Astra (or found gone there: ``state`` DELETED_EXTERNALLY), and why."""
+        return self.model_copy(update={"state": state, "last_action": action, "actor": actor, "revoked_at": at,
+                                       "revoked_by": actor, "reason": reason})
+
+    def abandoned(self, *, actor: Principal, reason: str) -> TokenRecord:
+        """Released without revoking: the token stays valid in Astra, and the ledger says who let it go."""
+        return self.model_copy(update={"state": RecordState.ABANDONED, "last_action": RecordAction.ABANDONED,
+                                       "actor": actor, "reason": reason})
+
+    @property
+    def live(self) -> bool:
+        """Still valid in Astra as far as the ledger knows."""
+        return self.state in (RecordState.ACTIVE, RecordState.SUPERSEDED)
 
 
 class SlotClaim(_Stored):

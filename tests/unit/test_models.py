@@ -273,7 +273,7 @@ def test_status_patch_is_camel_case_with_kubernetes_timestamps() -> None:
         lease_duration=3600,
         conditions=set_condition([], Condition(type="Ready", status="True", reason="Issued"), T0),
     )
-    assert status_patch(status) == {
+    assert status_patch(AstraTokenStatus(), status) == {
         "clientId": "zjCEYwRGWocLfQJHBNQxvorr",
         "leaseExpiresAt": "2025-03-01T13:00:00Z",
         "leaseDuration": 3600,
@@ -282,10 +282,13 @@ def test_status_patch_is_camel_case_with_kubernetes_timestamps() -> None:
     }
 
 
-def test_status_patch_sends_only_what_was_given_and_none_clears_a_field() -> None:
-    assert status_patch(AstraOrgStatus(org_name="Acme", last_verified=T0)) == {
+def test_status_patch_sends_only_what_was_given_and_differs_and_none_clears_a_field() -> None:
+    assert status_patch(AstraOrgStatus(org_name="Old"), AstraOrgStatus(org_name="Acme", last_verified=T0)) == {
         "orgName": "Acme", "lastVerified": "2025-03-01T12:00:00Z"}
-    assert status_patch(AstraTokenStatus(next_action_at=None)) == {"nextActionAt": None}
+    was_due = AstraTokenStatus(next_action_at=T0)
+    assert status_patch(was_due, AstraTokenStatus(next_action_at=None)) == {"nextActionAt": None}
+    assert status_patch(was_due, AstraTokenStatus(next_action_at=T0)) == {}
+    assert status_patch({"renewals": 1, "clientId": "x"}, AstraTokenStatus(renewals=2)) == {"renewals": 2}
 
 
 def test_status_times_without_a_timezone_are_refused() -> None:

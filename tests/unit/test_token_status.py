@@ -4,15 +4,14 @@ nothing at all at rest."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from astra_token_operator.astra import AstraClient, AstraClientSettings
-from astra_token_operator.models import AstraOrgSpec, AstraToken, AstraTokenStatus, find_condition, status_patch
+from astra_token_operator.models import AstraToken, AstraTokenStatus, find_condition
+from astra_token_operator.models import status_patch as patch_from
 from astra_token_operator.policy.leases import (
     Decision,
     Lease,
@@ -23,9 +22,15 @@ from astra_token_operator.policy.leases import (
     WaitUntil,
     renewal_policy,
 )
-from astra_token_operator.reconcile.context import TokenContext
-from astra_token_operator.reconcile.status import blocked_status, changed_fields, ready_status, status_changes
-from astra_token_operator.reconcile.verified import OrgState, RoleState
+from astra_token_operator.policy.token_plan import (
+    Blocked,
+    OrgFacts,
+    Presence,
+    Requests,
+    TokenFacts,
+    blocked_status,
+    ready_status,
+)
 from astra_token_operator.records import Principal, TokenRecord
 from astra_token_operator.surface import CONDITION_READY
 
@@ -64,31 +69,44 @@ def at_rest(status: AstraTokenStatus) -> dict[str, Any]:
     return status_patch(status)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[AstraClient]:
-    made = AstraClient(ORG_ID, SecretStr("unit-test-root-token"), AstraClientSettings())
-    yield made
-    await made.aclose()
+def status_patch(status: AstraTokenStatus) -> dict[str, Any]:
+    """Every field the status sets, as a merge patch would send it."""
+    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def facts_of(token: AstraToken) -> TokenFacts:
+    """The facts a pass gathers for ``token``, as far as its status needs them."""
+    return TokenFacts(
+        namespace="team-a", name=token.metadata.name, uid="uid-1", generation=token.metadata.generation,
+        logical_name=token.logical_name, metadata={}, secret_name=token.secret_name, has_restart_targets=False,
+        owned_by_pod=False, requests=Requests(), status=token.status.model_dump(mode="json", by_alias=True),
+        conditions=tuple(token.status.conditions), labels={},
+        org=OrgFacts(name="acme", presence=Presence.PUBLISHED, ready=True, org_id=ORG_ID), role=None,
+        policy=renewal_policy(role_ttl=H, role_max_ttl=24 * H),
+        record_path_prefix=VAULT_PATH.removesuffix(CLIENT_ID))
+
+
+def status_changes(token: AstraToken, wanted: AstraTokenStatus) -> dict[str, Any] | None:
+    return patch_from(token.status, wanted) or None
+
+
+def changed_fields(have: AstraTokenStatus, wanted: AstraTokenStatus) -> dict[str, Any] | None:
+    return patch_from(have, wanted) or None
+
+
+def blocked(token: AstraToken, reason: str, message: str, now: datetime) -> AstraTokenStatus:
+    return blocked_status(facts_of(token), Blocked(reason, message), now)
 
 
 @pytest.fixture
-def context_for(client: AstraClient) -> Any:
-    org = OrgState(name="acme", spec=AstraOrgSpec.model_validate({
-        "orgId": ORG_ID, "rootTokenRef": {"vault": {"path": "astra/root"}}, "allowedNamespaces": ["*"]}),
-        ready=True, reason="Verified", message="ok")
-    role = RoleState(name="reader", org_ref="acme", role_name="reader", ready=True, reason="Verified", message="ok",
-                     role_id="r-1", ttl=H, max_ttl=24 * H)
-    policy = renewal_policy(role_ttl=H, role_max_ttl=24 * H)
-
-    def make(token: AstraToken) -> TokenContext:
-        return TokenContext(token=token, org=org, role=role, policy=policy, client=client)
-
-    return make
+def context_for() -> Any:
+    return facts_of
 
 
 def ready(context_for: Any, token: AstraToken, rec: TokenRecord | None = None, decision: Decision = WAIT,
           now: datetime = T0) -> AstraTokenStatus:
-    return ready_status(context_for(token), rec or record(), decision, now, VAULT_PATH)
+    waiting = decision if isinstance(decision, WaitUntil) else None
+    return ready_status(context_for(token), rec or record(), waiting, now)
 
 
 # --- what a Ready status says ---------------------------------------------------------------------
@@ -179,7 +197,7 @@ def test_a_generated_on_without_a_zone_is_read_as_utc(context_for: Any) -> None:
 
 def test_a_blocked_status_says_why_and_keeps_the_last_token_identity() -> None:
     token = astra_token(status={"clientId": CLIENT_ID, "secretName": "app"}, generation=3)
-    status = blocked_status(token, "OrgNotReady", "AstraOrg 'acme' is not Ready: unreachable", T0)
+    status = blocked(token, "OrgNotReady", "AstraOrg 'acme' is not Ready: unreachable", T0)
     patch = status_patch(status)
     assert patch == {
         "conditions": [{"type": "Ready", "status": "False", "reason": "OrgNotReady",
@@ -192,15 +210,15 @@ def test_a_blocked_status_says_why_and_keeps_the_last_token_identity() -> None:
 def test_going_from_ready_to_blocked_moves_the_transition_time(context_for: Any) -> None:
     token = astra_token(status=at_rest(ready(context_for, astra_token())))
     later = T0 + 5 * timedelta(minutes=1)
-    condition = find_condition(blocked_status(token, "VaultUnavailable", "down", later).conditions, CONDITION_READY)
+    condition = find_condition(blocked(token, "VaultUnavailable", "down", later).conditions, CONDITION_READY)
     assert condition is not None
     assert (condition.status, condition.last_transition_time) == ("False", later)
 
 
 def test_staying_blocked_keeps_the_transition_time() -> None:
-    first = blocked_status(astra_token(), "OrgNotReady", "not yet", T0)
+    first = blocked(astra_token(), "OrgNotReady", "not yet", T0)
     token = astra_token(status=at_rest(first))
-    again = blocked_status(token, "RoleNotReady", "role not yet", T0 + H)
+    again = blocked(token, "RoleNotReady", "role not yet", T0 + H)
     condition = find_condition(again.conditions, CONDITION_READY)
     assert condition is not None
     assert (condition.reason, condition.last_transition_time) == ("RoleNotReady", T0)
@@ -214,8 +232,8 @@ def test_a_status_at_rest_produces_no_patch(context_for: Any) -> None:
 
 
 def test_a_blocked_status_at_rest_produces_no_patch() -> None:
-    token = astra_token(status=at_rest(blocked_status(astra_token(), "OrgNotReady", "not yet", T0)))
-    assert status_changes(token, blocked_status(token, "OrgNotReady", "not yet", T0 + H)) is None
+    token = astra_token(status=at_rest(blocked(astra_token(), "OrgNotReady", "not yet", T0)))
+    assert status_changes(token, blocked(token, "OrgNotReady", "not yet", T0 + H)) is None
 
 
 def test_a_renewal_patches_only_the_lease_fields_and_the_condition(context_for: Any) -> None:

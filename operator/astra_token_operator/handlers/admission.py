@@ -28,8 +28,8 @@ from astra_token_operator.policy.admission_rules import (
     token_update_problems,
 )
 from astra_token_operator.reconcile.orgs import root_token_namespaces
+from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.records import Principal
-from astra_token_operator.services import Services
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
     ANNOTATION_REQUESTED_BY,
@@ -88,19 +88,19 @@ def _role(index: RoleIndex, name: str) -> NamedRole | None:
 # An object applied a moment ago (kubectl apply -f examples/) may not have reached the
 # index yet: before refusing "does not exist", ask the apiserver.
 
-async def _fetch_org(services: Services, name: str) -> NamedOrg | None:
-    found = await _fetch(services, ORG_PLURAL, name)
+async def _fetch_org(deps: Deps, name: str) -> NamedOrg | None:
+    found = await _fetch(deps, ORG_PLURAL, name)
     return NamedOrg(name, AstraOrgSpec.model_validate(found["spec"])) if found else None
 
 
-async def _fetch_role(services: Services, name: str) -> NamedRole | None:
-    found = await _fetch(services, ROLE_PLURAL, name)
+async def _fetch_role(deps: Deps, name: str) -> NamedRole | None:
+    found = await _fetch(deps, ROLE_PLURAL, name)
     return NamedRole(name, AstraRoleSpec.model_validate(found["spec"])) if found else None
 
 
-async def _fetch(services: Services, plural: str, name: str) -> dict[str, Any] | None:
+async def _fetch(deps: Deps, plural: str, name: str) -> dict[str, Any] | None:
     try:
-        return await services.kube.get_object(plural, name)
+        return await deps.kube.get_object(plural, name)
     except KubeError as exc:
         raise kopf.AdmissionError(f"cannot look up {plural} {name!r} ({exc}); retry", code=503) from None
 
@@ -143,16 +143,16 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", 
                          admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
     token = _token(body)
-    services: Services = memo.services
-    role = _role(admission_roles, token.spec.role_ref) or await _fetch_role(services, token.spec.role_ref)
+    deps: Deps = memo.deps
+    role = _role(admission_roles, token.spec.role_ref) or await _fetch_role(deps, token.spec.role_ref)
     if operation == "UPDATE" and old:
         _deny(token_update_problems(_token(old), token, role=role))
         return
-    org = _org(admission_orgs, token.spec.org_ref) or await _fetch_org(services, token.spec.org_ref)
+    org = _org(admission_orgs, token.spec.org_ref) or await _fetch_org(deps, token.spec.org_ref)
     labels = None
     if org is not None and org.spec.namespace_selector is not None:
         try:
-            labels = await services.kube.namespace_labels(token.metadata.namespace or "")
+            labels = await deps.kube.namespace_labels(token.metadata.namespace or "")
         except KubeError as exc:
             raise kopf.AdmissionError(f"cannot read the namespace's labels to check AstraOrg "
                                       f"{org.name!r} namespaceSelector ({exc}); retry", code=503) from None
@@ -176,7 +176,7 @@ async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool,
     who = Principal(username=str(userinfo.get("username", "")), uid=str(userinfo.get("uid", "")),
                     groups=[str(g) for g in userinfo.get("groups") or []])
     try:
-        await memo.services.ledger.write_deletion(uid, who)
+        await memo.deps.ledger.write_deletion(uid, who)
     except VaultError as exc:
         logger.warning("action=record-deleter uid=%s the deleter could not be recorded: %s", uid, exc)
 
@@ -189,7 +189,7 @@ def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, admission_orgs: Or
                  **_: Any) -> None:
     others = [org for other in admission_orgs if (org := _org(admission_orgs, other)) is not None]
     _deny(org_problems(name, AstraOrgSpec.model_validate(dict(spec)), others=others,
-                       root_token_namespaces=root_token_namespaces(memo.services)))
+                       root_token_namespaces=root_token_namespaces(memo.deps)))
 
 
 @kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="validate-role", operations={"CREATE", "UPDATE"},

@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from astra_token_operator.services import Services
+from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.surface import LABEL_MANAGED
 
 
@@ -15,9 +15,9 @@ from astra_token_operator.surface import LABEL_MANAGED
 async def managed_secret_changed(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     if type is None:  # the initial listing: nothing changed
         return
-    services: Services = memo.services
+    deps: Deps = memo.deps
     # A deletion is always news; a modification is, unless it is our own last write.
     version = None if type == "DELETED" else meta.get("resourceVersion")
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == "AstraToken":
-            services.secret_changed(str(owner.get("uid")), version)
+            deps.runtime.secret_changed(str(owner.get("uid")), version)

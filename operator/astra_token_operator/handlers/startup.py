@@ -1,4 +1,4 @@
-"""Operator-wide Kopf settings and the shared services, set up before any
+"""Operator-wide Kopf settings and the operator's parts (composition.assemble), set up before any
 resource is watched and closed on exit."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 
 import kopf
 
+from astra_token_operator.composition import Assembly, assemble
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
-from astra_token_operator.services import Services
 from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_MANAGED
 
 # Kopf's own bookkeeping lives under a prefix of its own: annotations under
@@ -36,7 +36,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if config.webhook_enabled:
         settings.admission.server = build_webhook_server(config)
         settings.admission.managed = config.webhook_configuration_name
-    memo.services = Services.from_config(config)
+    memo.assembly = assemble(config)
+    memo.deps = memo.assembly.deps
 
 
 @kopf.on.startup(id="list-orgs-and-roles")
@@ -44,7 +45,7 @@ async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
     """Runs after ``configure`` and before any watch: finalizers and daemons that start in the
     first moments must not take an org that is not verified yet for one that does not exist."""
     try:
-        await list_orgs_and_roles(memo.services)
+        await list_orgs_and_roles(memo.deps)
     except KubeError as exc:
         raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
 
@@ -61,7 +62,7 @@ def login(logger: kopf.Logger, settings: kopf.OperatorSettings, memo: kopf.Memo,
 
 
 @kopf.on.cleanup()
-async def close_services(memo: kopf.Memo, **_: Any) -> None:
-    services: Services | None = memo.get("services")
-    if services is not None:
-        await services.aclose()
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    assembly: Assembly | None = memo.get("assembly")
+    if assembly is not None:
+        await assembly.aclose()

@@ -266,7 +266,19 @@ def jittered_wake(
     spread: float = JITTER_SPREAD,
     max_spread: timedelta = JITTER_MAX_SPREAD,
 ) -> datetime:
-    """A wake-up time up to ``min(spread * (due - now), max_spread)`` before ``due``.
+    """``jittered_at`` with a draw from ``rng``."""
+    return jittered_at(now, due, rng.random(), spread=spread, max_spread=max_spread)
+
+
+def jittered_at(
+    now: datetime,
+    due: datetime,
+    draw: float,
+    spread: float = JITTER_SPREAD,
+    max_spread: timedelta = JITTER_MAX_SPREAD,
+) -> datetime:
+    """A wake-up time up to ``min(spread * (due - now), max_spread)`` before ``due``; ``draw`` in
+    [0, 1) says where in that window.
 
     Only ever earlier, never later (a renewal must not be late) and never before ``now``, so
     thousands of tokens issued together do not all call out at the same instant.
@@ -279,7 +291,7 @@ def jittered_wake(
     if due <= now:
         return now
     window = min((due - now) * spread, max_spread)
-    return max(now, due - window * rng.random())
+    return max(now, due - window * draw)
 
 
 def secret_expires_at(lease: Lease) -> str:

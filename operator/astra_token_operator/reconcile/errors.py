@@ -1,11 +1,13 @@
-"""Why a resource is waiting, as data: a Ready=False reason, a message for the
-user, and when to look again."""
+"""The one error policy of the reconcile layer: an outside system's failure
+becomes a ``Blocked`` (a Ready=False reason and message for the user, how long
+to back off at most, and which system's next answer ends the wait early)."""
 
 from __future__ import annotations
 
 from astra_token_operator.astra import AstraError, AstraRetryableError, AstraUnauthorized
 from astra_token_operator.backoff import exponential
 from astra_token_operator.kube import KubeError, KubeUnavailable
+from astra_token_operator.policy.token_plan import Blocked
 from astra_token_operator.reconcile.wakeups import KUBE, VAULT, astra_cause
 from astra_token_operator.surface import TokenReason
 from astra_token_operator.vault import VaultError, VaultUnavailable
@@ -13,23 +15,17 @@ from astra_token_operator.vault import VaultError, VaultUnavailable
 OutsideError = AstraError | VaultError | KubeError
 
 
-class Blocked(Exception):
-    """The resource cannot progress now. The message is shown to users: it
-    names what is wrong and how to fix it, and never holds a secret."""
+class PassBlocked(Exception):
+    """Raised by an action that finds the token cannot progress (a conflict found while minting,
+    an unanswered create that was reconciled): the pass reports ``blocked``."""
 
-    def __init__(self, reason: str, message: str, *, retry_after: float = 30.0, warning: bool = True,
-                 cause: str | None = None, quiet: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-        self.warning = warning
-        # What must answer again before another try is worth it (see wakers.cause_of): the wait
-        # ends as soon as it does, not when retry_after runs out.
-        self.cause = cause
-        # A wait that is no news (the operator just started and is still reading its orgs): no
-        # status write, no Event, the last report stands.
-        self.quiet = quiet
+    def __init__(self, blocked: Blocked) -> None:
+        super().__init__(blocked.message)
+        self.blocked = blocked
+
+
+class StaleFacts(Exception):
+    """What the pass read no longer holds (the slot was ours already): read again, decide again."""
 
 
 def backoff_seconds(failures: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -38,10 +34,7 @@ def backoff_seconds(failures: int, *, base: float = 2.0, cap: float = 300.0) -> 
 
 
 def blocked_by(exc: OutsideError, failures: int) -> Blocked:
-    """The one policy for an outside system's failure: what to tell the user, how long to back
-    off at most, and, when the system could not answer, which system's next answer ends the
-    wait early. A refusal (a 400, 403, bad data) is not woken early: others' successes do not
-    change it."""
+    """A refusal (a 400, 403, bad data) is not woken early: others' successes do not change it."""
     if isinstance(exc, VaultError):
         return Blocked(TokenReason.VAULT_UNAVAILABLE,
                        f"the Vault ledger is unavailable ({exc}); nothing is minted until it is back, "

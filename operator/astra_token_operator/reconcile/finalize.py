@@ -1,25 +1,37 @@
 """Deleting an AstraToken: revoke its tokens in Astra (404 = already gone),
 mark the records revoked (kept for audit) with who deleted it, free the slot,
 delete the Secret. With `astra-tokens.io/abandon: "true"` an admin releases it
-without revoking, and the ledger says so."""
+without revoking, and the ledger says so.
+
+Failures raise: the caller (the delete handler) keeps the finalizer and tries
+again, woken when the system at fault answers; the same error policy as a
+pass (reconcile/errors.py) says what to tell the user."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
-from astra_token_operator.astra import AstraClient, RevokeOutcome
+from astra_token_operator.astra import AstraError
+from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.models import AstraToken
-from astra_token_operator.reconcile.errors import Blocked
-from astra_token_operator.reconcile.minting import resolve_intent
-from astra_token_operator.reconcile.verified import OrgState, Presence
+from astra_token_operator.policy.token_plan import Blocked, Presence
+from astra_token_operator.reconcile.errors import PassBlocked, backoff_seconds, blocked_by
+from astra_token_operator.reconcile.events import EventSink
+from astra_token_operator.reconcile.minting import resolve_intent, revoke_and_record
+from astra_token_operator.reconcile.ports import AstraPort, Deps
+from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.reconcile.wakeups import astra_cause
-from astra_token_operator.records import Principal, RecordAction, RecordState, VersionedRecord
-from astra_token_operator.services import Services
-from astra_token_operator.surface import ANNOTATION_ABANDON, ORG_PLURAL, TokenReason
+from astra_token_operator.records import Principal, RecordState, VersionedRecord
+from astra_token_operator.surface import ANNOTATION_ABANDON, ORG_PLURAL, EventReason, TokenReason
+from astra_token_operator.vault import VaultError
 
 VERIFICATION_WAIT_SECONDS = 20.0  # how long a deletion waits in one go for its org's first verification
+# A deletion retries inside its handler this long (woken when the failing system answers again)
+# before handing the wait to Kopf's own retry.
+FINALIZER_PATIENCE_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -28,120 +40,149 @@ class Finalized:
     abandoned: tuple[str, ...]
 
 
-async def _identity(services: Services, token: AstraToken) -> tuple[str, str, str] | None:
-    """(orgId, roleName, logicalName) the token was minted under: the status says,
-    else the directory (a token that never minted may have nothing to clean)."""
-    status = token.status
-    if status.org_id and status.role_name and status.logical_name:
-        return status.org_id, status.role_name, status.logical_name
-    org = await _org(services, token, ready=False)
-    role = services.directory.role(token.spec.role_ref)
-    if role is None and services.directory.role_presence(token.spec.role_ref) is Presence.PENDING:
-        role = await services.directory.wait_for_role(token.spec.role_ref, VERIFICATION_WAIT_SECONDS)
-        if role is None:
-            raise Blocked(TokenReason.REVOKE_PENDING, f"AstraRole {token.spec.role_ref!r} is not verified yet; the "
-                                                 "deletion goes on once it is", retry_after=5, warning=False)
-    if org is None or role is None:
-        return None
-    return org.org_id, role.role_name, token.logical_name
+async def delete_token(deps: Deps, body: dict[str, Any], events: EventSink, *, failures: int = 0,
+                       patience_seconds: float = FINALIZER_PATIENCE_SECONDS) -> Finalized:
+    """Finalize the AstraToken, trying again (woken when the system at fault answers again) for up
+    to ``patience_seconds``; then the last problem is raised as PassBlocked for the caller's own
+    retry. Each distinct problem is told once."""
+    uid = str(body.get("metadata", {}).get("uid") or "")
+    patience = time.monotonic() + patience_seconds
+    told = ""
+    while True:
+        try:
+            async with deps.runtime.lock(uid):
+                deleted_by = await deps.ledger.read_deletion(uid)  # recorded by the admission webhook
+                result = await finalize_token(deps, body, deleted_by)
+                await deps.ledger.forget_deletion(uid)
+        except PassBlocked as exc:
+            blocked = exc.blocked
+        except (AstraError, VaultError, KubeError) as exc:
+            found = blocked_by(exc, failures + 1)
+            blocked = replace(found, reason=EventReason.REVOKE_FAILED,
+                              message=f"revocation is retried: {found.message}")
+        else:
+            if result.revoked:
+                events.info(EventReason.REVOKED, f"revoked in Astra: {', '.join(result.revoked)}")
+            if result.abandoned:
+                events.warning(EventReason.ABANDONED, "released without revoking (astra-tokens.io/abandon): "
+                                                      f"{', '.join(result.abandoned)}")
+            return result
+        failures += 1
+        if blocked.message != told:
+            told = blocked.message
+            (events.warning if blocked.warning else events.info)(blocked.reason, blocked.message)
+        delay = min(blocked.retry_after, backoff_seconds(failures, cap=60))
+        if time.monotonic() + delay > patience:
+            raise PassBlocked(replace(blocked, retry_after=delay))
+        await deps.runtime.wakeups.wait_for(blocked.cause, delay)
 
 
-async def _org(services: Services, token: AstraToken, *, ready: bool) -> OrgState | None:
-    """The token's org; after a start-up, wait (bounded) for its first verification rather
-    than take it for missing. None only when it really does not exist."""
-    name = token.spec.org_ref
-    org = services.directory.org(name)
-    if org is not None and (org.ready or not ready):
-        return org
-    if org is None and services.directory.org_presence(name) is Presence.ABSENT:
-        # Not listed at start-up nor seen since; ask the apiserver before calling it gone.
-        if await services.kube.get_object(ORG_PLURAL, name) is None:
-            return None
-        services.directory.note_org(name)
-    org = await services.directory.wait_for_org(name, VERIFICATION_WAIT_SECONDS, ready=ready)
-    if org is None:
-        raise Blocked(TokenReason.REVOKE_PENDING, f"AstraOrg {name!r} is not verified yet; the revocation goes on "
-                                             "once it is", retry_after=5, warning=False)
-    return org
-
-
-async def _client(services: Services, token: AstraToken, org_id: str) -> AstraClient:
-    org = await _org(services, token, ready=True)
-    if org is None:
-        raise Blocked(TokenReason.REVOKE_PENDING,
-                      f"cannot revoke in Astra: AstraOrg {token.spec.org_ref!r} does not exist; recreate it, or "
-                      "annotate the AstraToken astra-tokens.io/abandon=true to remove it without revoking",
-                      retry_after=30)
-    if org.org_id != org_id:
-        raise Blocked(TokenReason.REVOKE_PENDING,
-                      f"cannot revoke in Astra: the token was minted in org {org_id} but AstraOrg "
-                      f"{token.spec.org_ref!r} now names org {org.org_id}", retry_after=30)
-    if not org.ready or org.root_token is None:
-        # Transient as far as this token knows (Astra unreachable, root token being rotated):
-        # the revocation waits for the org, it is never given up.
-        raise Blocked(TokenReason.REVOKE_PENDING,
-                      f"cannot revoke in Astra yet: AstraOrg {token.spec.org_ref!r} is not Ready ({org.message}); "
-                      "the revocation goes on once it is", retry_after=15, cause=astra_cause(org_id))
-    return services.astra.get(org.org_id, org.root_token, org.client_settings)
-
-
-async def finalize_token(services: Services, body: dict[str, Any], deleted_by: Principal | None) -> Finalized:
+async def finalize_token(deps: Deps, body: dict[str, Any], deleted_by: Principal | None) -> Finalized:
     token = AstraToken.model_validate(body)
     uid = token.metadata.uid or ""
-    identity = await _identity(services, token)
+    identity = await _identity(deps, token)
     abandon = token.metadata.annotations.get(ANNOTATION_ABANDON, "").lower() == "true"
     actor = deleted_by or Principal.operator()
     revoked: list[str] = []
     abandoned: list[str] = []
     if identity is not None:
         org_id, role_name, logical_name = identity
-        intent = await services.ledger.read_intent(uid)
-        if intent is not None and intent.intent_id not in services.in_flight_intents and not abandon:
-            await resolve_intent(services, intent, await _client(services, token, org_id), owner_gone=True)
-        slot = await services.ledger.read_slot(org_id, role_name, logical_name)
+        where = {"org": org_id, "role": role_name, "logical_name": logical_name,
+                 "namespace": token.metadata.namespace, "name": token.metadata.name}
+        intent = await deps.ledger.read_intent(uid)
+        if intent is not None and intent.intent_id not in deps.runtime.in_flight_intents and not abandon:
+            await resolve_intent(deps, intent, await _client(deps, token, org_id), owner_gone=True)
+        slot = await deps.ledger.read_slot(org_id, role_name, logical_name)
         ours = slot is not None and slot.claim.owner.uid == uid
-        for found in await _live_records(services, org_id, slot.claim.client_id if ours and slot else ""):
+        for found in await _live_records(deps, org_id, slot.claim.client_id if ours and slot else ""):
+            client_id = found.record.client_id
             if abandon:
-                await services.ledger.write_record(found.record.model_copy(update={
-                    "state": RecordState.ABANDONED, "last_action": RecordAction.ABANDONED, "actor": actor,
-                    "reason": "AstraToken deleted with astra-tokens.io/abandon=true: not revoked in Astra"}),
-                    expected_version=found.version)
-                abandoned.append(found.record.client_id)
-                log_action("abandon", org=org_id, role=role_name, logical_name=logical_name,
-                           client_id=found.record.client_id, namespace=token.metadata.namespace,
-                           name=token.metadata.name, message=f"by {actor.username}")
+                reason = "AstraToken deleted with astra-tokens.io/abandon=true: not revoked in Astra"
+                await deps.ledger.write_record(found.record.abandoned(actor=actor, reason=reason),
+                                               expected_version=found.version)
+                abandoned.append(client_id)
+                log_action("abandon", client_id=client_id, message=f"by {actor.username}", **where)
                 continue
-            outcome = await (await _client(services, token, org_id)).revoke_token(found.record.client_id)
-            gone = outcome is RevokeOutcome.ALREADY_GONE
-            await services.ledger.write_record(found.record.model_copy(update={
-                "state": RecordState.DELETED_EXTERNALLY if gone else RecordState.REVOKED,
-                "last_action": RecordAction.REVOKED, "actor": actor, "revoked_at": services.clock(),
-                "revoked_by": actor,
-                "reason": "AstraToken deleted" + (" (already gone from Astra)" if gone else "")}),
-                expected_version=found.version)
-            revoked.append(found.record.client_id)
-            log_action("revoke", org=org_id, role=role_name, logical_name=logical_name,
-                       client_id=found.record.client_id, lease_id=found.record.lease_id,
-                       namespace=token.metadata.namespace, name=token.metadata.name,
-                       message=f"AstraToken deleted by {actor.username}")
+            await revoke_and_record(deps, await _client(deps, token, org_id), found, actor=actor,
+                                    reason="AstraToken deleted")
+            revoked.append(client_id)
         if ours:
-            await services.ledger.free_slot(org_id, role_name, logical_name, uid)
+            await deps.ledger.free_slot(org_id, role_name, logical_name, uid)
     namespace, secret_name = token.metadata.namespace or "", token.secret_name
-    found_secret = await services.kube.read_secret(namespace, secret_name)
+    found_secret = await deps.kube.read_secret(namespace, secret_name)
     if found_secret is not None and uid in found_secret.owner_uids:
-        await services.kube.delete_secret(namespace, secret_name, uid=found_secret.uid)
-    services.forget(uid)
+        await deps.kube.delete_secret(namespace, secret_name, uid=found_secret.uid)
+    deps.runtime.forget(uid)
     return Finalized(tuple(revoked), tuple(abandoned))
 
 
-async def _live_records(services: Services, org_id: str, current_id: str) -> list[VersionedRecord]:
+async def _identity(deps: Deps, token: AstraToken) -> tuple[str, str, str] | None:
+    """(orgId, roleName, logicalName) the token was minted under: the status says, else the verified
+    org and role (a token that never minted may have nothing to clean)."""
+    status = token.status
+    if status.org_id and status.role_name and status.logical_name:
+        return status.org_id, status.role_name, status.logical_name
+    org = await _org(deps, token, ready=False)
+    verified = deps.runtime.verified
+    role = verified.role(token.spec.role_ref)
+    if role is None and verified.role_presence(token.spec.role_ref) is Presence.PENDING:
+        role = await verified.wait_for_role(token.spec.role_ref, VERIFICATION_WAIT_SECONDS)
+        if role is None:
+            raise _pending(f"AstraRole {token.spec.role_ref!r} is not verified yet; the deletion goes on once it is")
+    if org is None or role is None:
+        return None
+    return org.org_id, role.role_name, token.logical_name
+
+
+async def _org(deps: Deps, token: AstraToken, *, ready: bool) -> OrgState | None:
+    """The token's org; after a start-up, wait (bounded) for its first verification rather than take
+    it for missing. None only when it really does not exist."""
+    name, verified = token.spec.org_ref, deps.runtime.verified
+    org = verified.org(name)
+    if org is not None and (org.ready or not ready):
+        return org
+    if org is None and verified.org_presence(name) is Presence.ABSENT:
+        # Not listed at start-up nor seen since; ask the apiserver before calling it gone.
+        if await deps.kube.get_object(ORG_PLURAL, name) is None:
+            return None
+        verified.note_org(name)
+    org = await verified.wait_for_org(name, VERIFICATION_WAIT_SECONDS, ready=ready)
+    if org is None:
+        raise _pending(f"AstraOrg {name!r} is not verified yet; the revocation goes on once it is")
+    return org
+
+
+async def _client(deps: Deps, token: AstraToken, org_id: str) -> AstraPort:
+    org = await _org(deps, token, ready=True)
+    if org is None:
+        raise _pending(f"cannot revoke in Astra: AstraOrg {token.spec.org_ref!r} does not exist; recreate it, or "
+                       "annotate the AstraToken astra-tokens.io/abandon=true to remove it without revoking",
+                       retry_after=30, warning=True)
+    if org.org_id != org_id:
+        raise _pending(f"cannot revoke in Astra: the token was minted in org {org_id} but AstraOrg "
+                       f"{token.spec.org_ref!r} now names org {org.org_id}", retry_after=30, warning=True)
+    if not org.ready or org.root_token is None:
+        # Transient as far as this token knows (Astra unreachable, root token being rotated):
+        # the revocation waits for the org, it is never given up.
+        raise PassBlocked(Blocked(TokenReason.REVOKE_PENDING,
+                                  f"cannot revoke in Astra yet: AstraOrg {token.spec.org_ref!r} is not Ready "
+                                  f"({org.message}); the revocation goes on once it is", retry_after=15,
+                                  cause=astra_cause(org_id)))
+    return deps.astra.get(org.org_id, org.root_token, org.client_settings)
+
+
+def _pending(message: str, *, retry_after: float = 5, warning: bool = False) -> PassBlocked:
+    return PassBlocked(Blocked(TokenReason.REVOKE_PENDING, message, retry_after=retry_after, warning=warning))
+
+
+async def _live_records(deps: Deps, org_id: str, current_id: str) -> list[VersionedRecord]:
     """The current token and the one it superseded, if either still lives in Astra."""
     live: list[VersionedRecord] = []
     client_id = current_id
     for _ in range(2):
         if not client_id:
             break
-        found = await services.ledger.read_record(org_id, client_id)
+        found = await deps.ledger.read_record(org_id, client_id)
         if found is None:
             break
         if found.record.state in (RecordState.ACTIVE, RecordState.SUPERSEDED):

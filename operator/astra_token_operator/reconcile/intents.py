@@ -5,28 +5,28 @@ from __future__ import annotations
 
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.reconcile.minting import resolve_intent
+from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.verified import OrgState
-from astra_token_operator.services import Services
 from astra_token_operator.surface import TOKEN_PLURAL
 
 
-async def sweep_orphan_intents(services: Services, org: OrgState) -> int:
-    """Resolve this org's intents whose owner no longer exists; return how many.
-    Intents of live AstraTokens are left to their own daemons, and those of mints
-    running in this process are never touched."""
-    if org.root_token is None or org.client_settings is None:
+async def sweep_orphan_intents(deps: Deps, org: OrgState) -> int:
+    """Resolve this org's intents whose owner no longer exists; return how many. Intents of live
+    AstraTokens are left to their own daemons, and those of mints running in this process are
+    never touched."""
+    if org.root_token is None:
         return 0
-    client = services.astra.get(org.org_id, org.root_token, org.client_settings)
+    client = deps.astra.get(org.org_id, org.root_token, org.client_settings)
     settled = 0
-    for intent in await services.ledger.list_intents():
-        if intent.org_id != org.org_id or intent.intent_id in services.in_flight_intents:
+    for intent in await deps.ledger.list_intents():
+        if intent.org_id != org.org_id or intent.intent_id in deps.runtime.in_flight_intents:
             continue
         owner = intent.owner
-        found = await services.kube.get_object(TOKEN_PLURAL, owner.name, owner.namespace)
+        found = await deps.kube.get_object(TOKEN_PLURAL, owner.name, owner.namespace)
         if found is not None and found.get("metadata", {}).get("uid") == owner.uid:
             continue
-        result = await resolve_intent(services, intent, client, owner_gone=True)
-        await services.ledger.free_slot(intent.org_id, intent.role_name, intent.logical_name, owner.uid)
+        result = await resolve_intent(deps, intent, client, owner_gone=True)
+        await deps.ledger.free_slot(intent.org_id, intent.role_name, intent.logical_name, owner.uid)
         log_action("sweep-intent", org=org.org_id, role=intent.role_name, logical_name=intent.logical_name,
                    namespace=owner.namespace, name=owner.name, message=f"revoked {list(result.revoked)}")
         settled += 1

@@ -1,12 +1,14 @@
-"""The crash-safe mint (DESIGN.md §6) and the resolution of mints a crash interrupted.
+"""The crash-safe mint (DESIGN.md §6), the resolution of mints a crash
+interrupted, and the one way a token is revoked and recorded.
 
-Order: claim the slot (so a conflicting AstraToken never mints) -> write the
-intent -> create in Astra with the intent's marker as description (and, with
-native expiry, tokenExpiry = issuedAt + maxTtl) -> write the record -> point the
-slot at it -> delete the intent. A crash anywhere leaves either nothing in
-Astra, or a token findable by its marker: resolving the intent completes the
-mint when the record exists, and revokes the token when it does not (its secret
-was never seen, so it can never be used)."""
+Order: claim the slot (so a conflicting AstraToken never mints; skipped when
+the pass already knows the slot is ours) -> write the intent -> create in
+Astra with the intent's marker as description (and, with native expiry,
+tokenExpiry = issuedAt + maxTtl) -> write the record -> point the slot at it
+-> delete the intent: five Vault requests for a first token. A crash anywhere
+leaves either nothing in Astra, or a token findable by its marker: resolving
+the intent completes the mint when the record exists, and revokes the token
+when it does not (its secret was never seen, so it can never be used)."""
 
 from __future__ import annotations
 
@@ -14,21 +16,25 @@ import contextlib
 import os
 import secrets
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from astra_token_operator.astra import (
     AstraAmbiguousCreate,
-    AstraClient,
     AstraError,
     AstraTokenExpiryRejected,
     CreatedToken,
+    RevokeOutcome,
 )
+from astra_token_operator.config import OperatorConfig
 from astra_token_operator.lifecycle_log import log_action, warn_action
-from astra_token_operator.reconcile.context import TokenContext, created_by
-from astra_token_operator.reconcile.errors import Blocked
+from astra_token_operator.policy.token_plan import Blocked
+from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts
+from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.records import (
     MintIntent,
+    OwnerRef,
     Principal,
     RecordAction,
     RecordState,
@@ -37,121 +43,155 @@ from astra_token_operator.records import (
     TokenRecord,
     VersionedRecord,
 )
-from astra_token_operator.services import Services
 from astra_token_operator.surface import TokenReason
 from astra_token_operator.vault import VaultCasMismatch, VaultError
 
 MAX_DESCRIPTION = 200
 
 
-def failpoint(services: Services, name: str) -> None:
+def failpoint(config: OperatorConfig, name: str) -> None:
     """Crash-safety tests name points where the operator dies as if killed."""
-    if name in services.config.failpoints:
+    if name in config.failpoints:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def make_marker(context: TokenContext, nonce: str) -> str:
-    """The description sent to Astra: names the owner and this attempt, so the token
-    can be found again after a crash and a person reading the Astra UI knows whose it is.
-    The nonce makes it unique, so it is never the part cut to fit."""
-    prefix = context.org.spec.token_defaults.description_prefix or ""
-    tail = f" mint={nonce}"
-    body = f"{prefix}astra-token-operator {context.namespace}/{context.name}"
-    return body[: MAX_DESCRIPTION - len(tail)] + tail
+@dataclass(frozen=True)
+class TokenIdentity:
+    """Whose token, and under which (org, role, logical name): plain data, no client."""
+
+    owner: OwnerRef
+    org_id: str
+    role_name: str
+    role_id: str
+    logical_name: str
+
+    @property
+    def log_fields(self) -> dict[str, str]:
+        return {"org": self.org_id, "role": self.role_name, "logical_name": self.logical_name,
+                "namespace": self.owner.namespace or "", "name": self.owner.name}
+
+    def conflict(self, holder: OwnerRef) -> PassBlocked:
+        return PassBlocked(Blocked(
+            TokenReason.CONFLICT,
+            f"org {self.org_id}, role {self.role_name!r} and logical name {self.logical_name!r} are already "
+            f"used by {holder.kind} {holder.namespace}/{holder.name}; choose another spec.logicalName",
+            retry_after=120))
 
 
 @dataclass(frozen=True)
-class MintResult:
+class MintOrder:
+    """What to mint, besides who for."""
+
+    ttl: timedelta
+    max_ttl: timedelta
+    metadata: Mapping[str, str]
+    created_by: Principal | None
+    secret_name: str
+    native_expiry: bool
+    description_prefix: str
+    supersedes: str | None = None
+    restart_pending: bool = False
+
+
+@dataclass(frozen=True)
+class Minted:
     current: VersionedRecord
+    slot_version: int
     native_expiry: bool  # False when Astra refused tokenExpiry and the token has none
 
 
-async def claim_slot(services: Services, context: TokenContext, now: datetime) -> None:
-    """Take (org, role, logical name) for this AstraToken, or say who holds it."""
-    claim = SlotClaim(client_id="", owner=context.owner, claimed_at=now)
-    outcome = await services.ledger.claim_slot(context.org.org_id, context.role.role_name,
-                                               context.logical_name, claim)
-    if outcome.status is SlotStatus.HELD_BY:
-        holder = outcome.holder.owner
-        raise Blocked(TokenReason.CONFLICT,
-                      f"org {context.org.org_id}, role {context.role.role_name!r} and logical name "
-                      f"{context.logical_name!r} are already used by {holder.kind} {holder.namespace}/{holder.name}; "
-                      "choose another spec.logicalName", retry_after=120)
+def make_marker(identity: TokenIdentity, prefix: str, nonce: str) -> str:
+    """The description sent to Astra: names the owner and this attempt, so the token can be found
+    again after a crash and a person reading the Astra UI knows whose it is. The nonce makes it
+    unique, so it is never the part cut to fit."""
+    tail = f" mint={nonce}"
+    body = f"{prefix}astra-token-operator {identity.owner.namespace}/{identity.owner.name}"
+    return body[: MAX_DESCRIPTION - len(tail)] + tail
 
 
-async def mint(services: Services, context: TokenContext, now: datetime, *,
-               supersedes: str | None = None) -> MintResult:
-    """Mint a token for `context` and record it; the slot then names it.
-    Nothing is left in Astra that the ledger does not know, whatever fails."""
-    await claim_slot(services, context, now)
-    policy = context.policy
-    native = context.org.spec.token_defaults.native_expiry
+async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: MintOrder, now: datetime, *,
+               slot_version: int | None = None) -> Minted:
+    """Mint a token and record it; the slot then names it. ``slot_version``: the pass knows the
+    slot is ours at that version (a rotation), so it is not claimed again. Nothing is left in
+    Astra that the ledger does not know, whatever fails."""
+    ledger, runtime = deps.ledger, deps.runtime
+    if slot_version is None:
+        claim = SlotClaim(client_id="", owner=identity.owner, claimed_at=now)
+        outcome = await ledger.claim_slot(identity.org_id, identity.role_name, identity.logical_name, claim)
+        if outcome.status is SlotStatus.HELD_BY:
+            raise identity.conflict(outcome.holder.owner)
+        if outcome.status is SlotStatus.ALREADY_OURS:
+            # An earlier pass of ours claimed it (a restart, a crash): read the ledger and decide again.
+            raise StaleFacts("the slot was already ours")
+        slot_version = outcome.version
     intent = MintIntent(
-        intent_id=context.uid, owner=context.owner, org_id=context.org.org_id, role_id=context.role.role_id,
-        role_name=context.role.role_name, logical_name=context.logical_name,
-        marker=make_marker(context, secrets.token_hex(6)), created_at=now,
-        token_expiry=now + policy.max_ttl if native else None,
+        intent_id=identity.owner.uid, owner=identity.owner, org_id=identity.org_id, role_id=identity.role_id,
+        role_name=identity.role_name, logical_name=identity.logical_name,
+        marker=make_marker(identity, order.description_prefix, secrets.token_hex(6)), created_at=now,
+        token_expiry=now + order.max_ttl if order.native_expiry else None,
     )
     try:
-        await services.ledger.write_intent(intent)  # check-and-set: refused while an earlier one is left
+        await ledger.write_intent(intent)  # check-and-set: refused while an earlier one is left
     except VaultCasMismatch:
         # An earlier attempt of ours left its intent (a revoke that failed): settle it, then go on.
-        existing = await services.ledger.read_intent(intent.intent_id)
+        existing = await ledger.read_intent(intent.intent_id)
         if existing is not None:
-            await resolve_intent(services, existing, context.client)
-        await services.ledger.write_intent(intent)
-    services.in_flight_intents.add(intent.intent_id)
+            await resolve_intent(deps, existing, client)
+        await ledger.write_intent(intent)
+    runtime.in_flight_intents.add(intent.intent_id)
     try:
-        failpoint(services, "after-intent")
-        created, native = await _create(services, context, intent)
-        failpoint(services, "after-create")
+        failpoint(deps.config, "after-intent")
+        created, native = await _create(deps, client, intent, identity)
+        failpoint(deps.config, "after-create")
         record = TokenRecord(
             token=created.token, client_secret=created.secret, client_id=created.client_id,
-            org_id=context.org.org_id, role_name=context.role.role_name, role_id=context.role.role_id,
-            logical_name=context.logical_name, metadata=dict(context.token.spec.metadata),
-            generated_on=created.generated_on.isoformat(), ttl_seconds=int(policy.ttl.total_seconds()),
-            max_ttl_seconds=int(policy.max_ttl.total_seconds()), issued_at=now,
-            lease_expires_at=min(now + policy.ttl, now + policy.max_ttl), max_expires_at=now + policy.max_ttl,
-            state=RecordState.ACTIVE, created_by=created_by(context.token), last_action=RecordAction.MINTED,
-            actor=Principal.operator(), owner=context.owner, secret_name=context.token.secret_name,
-            supersedes=supersedes,
+            org_id=identity.org_id, role_name=identity.role_name, role_id=identity.role_id,
+            logical_name=identity.logical_name, metadata=dict(order.metadata),
+            generated_on=created.generated_on.isoformat(), ttl_seconds=int(order.ttl.total_seconds()),
+            max_ttl_seconds=int(order.max_ttl.total_seconds()), issued_at=now,
+            lease_expires_at=min(now + order.ttl, now + order.max_ttl), max_expires_at=now + order.max_ttl,
+            state=RecordState.ACTIVE, created_by=order.created_by, last_action=RecordAction.MINTED,
+            actor=Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
+            supersedes=order.supersedes, restart_pending=order.restart_pending,
         )
         try:
-            version = await services.ledger.write_record(record, expected_version=0)
+            version = await ledger.write_record(record, expected_version=0)
         except VaultError:
             # Fail closed: a token the ledger cannot hold must not stay alive in Astra.
-            if await _revoke_quietly(context.client, created.client_id, context):
-                await _forget_intent_quietly(services, intent.intent_id)
+            if await _revoke_quietly(client, created.client_id, identity):
+                await _forget_intent_quietly(deps, intent.intent_id)
             raise
-        failpoint(services, "after-record")
-        await services.ledger.update_slot(
-            context.org.org_id, context.role.role_name, context.logical_name,
-            SlotClaim(client_id=created.client_id, owner=context.owner, claimed_at=now))
-        await services.ledger.delete_intent(intent.intent_id)
+        failpoint(deps.config, "after-record")
+        moved = await ledger.update_slot(
+            identity.org_id, identity.role_name, identity.logical_name,
+            SlotClaim(client_id=created.client_id, owner=identity.owner, claimed_at=now),
+            expected_version=slot_version)
+        await ledger.delete_intent(intent.intent_id)
     finally:
-        services.in_flight_intents.discard(intent.intent_id)
-    log_action("mint", client_id=created.client_id, lease_id=record.lease_id, **context.log_fields)
-    return MintResult(VersionedRecord(record, version), native)
+        runtime.in_flight_intents.discard(intent.intent_id)
+    log_action("mint", client_id=created.client_id, lease_id=record.lease_id, **identity.log_fields)
+    return Minted(VersionedRecord(record, version), moved.version, native)
 
 
-async def _create(services: Services, context: TokenContext, intent: MintIntent) -> tuple[CreatedToken, bool]:
-    client, role_ids = context.client, [context.role.role_id]
+async def _create(deps: Deps, client: AstraPort, intent: MintIntent,
+                  identity: TokenIdentity) -> tuple[CreatedToken, bool]:
+    role_ids = [intent.role_id]
     try:
         try:
             return await client.create_token(role_ids=role_ids, description=intent.marker,
                                              token_expiry=intent.token_expiry), intent.token_expiry is not None
         except AstraTokenExpiryRejected:
             log_action("mint", message="Astra refused tokenExpiry; minting without native expiry",
-                       **context.log_fields)
-            return await client.create_token(role_ids=role_ids, description=intent.marker,
-                                             token_expiry=None), False
+                       **identity.log_fields)
+            return await client.create_token(role_ids=role_ids, description=intent.marker, token_expiry=None), False
     except AstraAmbiguousCreate:
         # The token may exist without us having seen its secret: find it by marker and revoke it.
-        await resolve_intent(services, intent, client)
-        raise Blocked(TokenReason.ASTRA_ERROR, "Astra did not answer a token creation; the attempt was "
-                                               "reconciled and will be retried", retry_after=5) from None
+        await resolve_intent(deps, intent, client)
+        raise PassBlocked(Blocked(TokenReason.ASTRA_ERROR, "Astra did not answer a token creation; the attempt "
+                                                           "was reconciled and will be retried",
+                                  retry_after=5)) from None
     except AstraError:
-        await _forget_intent_quietly(services, intent.intent_id)
+        await _forget_intent_quietly(deps, intent.intent_id)
         raise
 
 
@@ -161,53 +201,69 @@ class IntentResolution:
     revoked: tuple[str, ...]  # client ids found in Astra without a record, revoked
 
 
-async def resolve_intent(services: Services, intent: MintIntent, client: AstraClient, *,
+async def resolve_intent(deps: Deps, intent: MintIntent, client: AstraPort, *,
                          owner_gone: bool = False) -> IntentResolution:
-    """Settle a mint a crash (or an unanswered create) interrupted: complete it
-    when its record was written, revoke what Astra holds otherwise. With
-    `owner_gone`, even a recorded token is revoked: nobody will ever use it."""
+    """Settle a mint a crash (or an unanswered create) interrupted: complete it when its record
+    was written, revoke what Astra holds otherwise. With ``owner_gone``, even a recorded token is
+    revoked: nobody will ever use it."""
+    ledger = deps.ledger
     listed = await client.list_tokens()
     completed: str | None = None
     revoked: list[str] = []
+    where = {"org": intent.org_id, "role": intent.role_name, "logical_name": intent.logical_name}
     for info in (t for t in listed if t.description == intent.marker):
-        found = await services.ledger.read_record(intent.org_id, info.client_id)
+        found = await ledger.read_record(intent.org_id, info.client_id)
         if found is not None and not owner_gone:
             completed = info.client_id
-            slot = await services.ledger.read_slot(intent.org_id, intent.role_name, intent.logical_name)
+            slot = await ledger.read_slot(intent.org_id, intent.role_name, intent.logical_name)
             stale = slot is not None and slot.claim.owner.uid == intent.owner.uid and slot.claim.client_id in (
                 "", found.record.supersedes)
             if slot is None or stale:
-                await services.ledger.update_slot(
+                await ledger.update_slot(
                     intent.org_id, intent.role_name, intent.logical_name,
                     SlotClaim(client_id=info.client_id, owner=intent.owner, claimed_at=found.record.issued_at))
-            log_action("recover", org=intent.org_id, role=intent.role_name, logical_name=intent.logical_name,
-                       client_id=info.client_id, message="a crashed mint was completed from its record")
+            log_action("recover", client_id=info.client_id, message="a crashed mint was completed from its record",
+                       **where)
             continue
-        await client.revoke_token(info.client_id)
-        revoked.append(info.client_id)
         if found is not None:
-            await services.ledger.write_record(
-                found.record.model_copy(update={"state": RecordState.REVOKED, "last_action": RecordAction.REVOKED,
-                                                "reason": "its AstraToken was deleted during the mint",
-                                                "actor": Principal.operator()}),
-                expected_version=found.version)
-        log_action("rollback", org=intent.org_id, role=intent.role_name, logical_name=intent.logical_name,
-                   client_id=info.client_id, message="revoked a token an interrupted mint left in Astra")
-    await services.ledger.delete_intent(intent.intent_id)
+            await revoke_and_record(deps, client, found, actor=Principal.operator(),
+                                    reason="its AstraToken was deleted during the mint")
+        else:
+            await client.revoke_token(info.client_id)
+        revoked.append(info.client_id)
+        log_action("rollback", client_id=info.client_id,
+                   message="revoked a token an interrupted mint left in Astra", **where)
+    await ledger.delete_intent(intent.intent_id)
     return IntentResolution(completed, tuple(revoked))
 
 
-async def _revoke_quietly(client: AstraClient, client_id: str, context: TokenContext) -> bool:
+async def revoke_and_record(deps: Deps, client: AstraPort, found: VersionedRecord, *, actor: Principal,
+                            reason: str, state: RecordState = RecordState.REVOKED,
+                            action: RecordAction = RecordAction.REVOKED) -> VersionedRecord:
+    """Revoke the token in Astra, then record it revoked (who, why, when). A token Astra no longer
+    knows is recorded as deleted externally. The one place a revocation is written."""
+    record = found.record
+    outcome = await client.revoke_token(record.client_id)
+    gone = outcome is RevokeOutcome.ALREADY_GONE
+    if gone and state is RecordState.REVOKED:
+        state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
+    updated = record.revoked(at=deps.clock(), actor=actor, reason=reason, state=state, action=action)
+    version = await deps.ledger.write_record(updated, expected_version=found.version)
+    log_action("revoke", org=record.org_id, role=record.role_name, logical_name=record.logical_name,
+               client_id=record.client_id, lease_id=record.lease_id, message=f"{reason}; by {actor.username}")
+    return VersionedRecord(updated, version)
+
+
+async def _revoke_quietly(client: AstraPort, client_id: str, identity: TokenIdentity) -> bool:
     try:
         await client.revoke_token(client_id)
     except AstraError as exc:  # the intent stays: the next pass or the sweeper revokes it
-        warn_action("rollback", client_id=client_id, message=f"revoke failed: {exc}",
-                   **context.log_fields)
+        warn_action("rollback", client_id=client_id, message=f"revoke failed: {exc}", **identity.log_fields)
         return False
     return True
 
 
-async def _forget_intent_quietly(services: Services, intent_id: str) -> None:
+async def _forget_intent_quietly(deps: Deps, intent_id: str) -> None:
     # A leftover intent whose marker Astra does not know is deleted by the next resolution.
     with contextlib.suppress(VaultError):
-        await services.ledger.delete_intent(intent_id)
+        await deps.ledger.delete_intent(intent_id)

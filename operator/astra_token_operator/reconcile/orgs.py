@@ -1,8 +1,12 @@
 """AstraOrg: read the root token, verify it against /v2/currentOrg, publish
-the result to the directory and report it in status."""
+the result for the org's roles and tokens, sync its roles, sweep intents whose
+AstraToken is gone, and report it all in status. ``OrgCycle.step`` is one turn
+of the org's daemon."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +20,16 @@ from astra_token_operator.astra import (
     AstraUnauthorized,
 )
 from astra_token_operator.kube import KubeError
-from astra_token_operator.lifecycle_log import debug_action
-from astra_token_operator.models import AstraOrg
+from astra_token_operator.lifecycle_log import debug_action, warn_action
+from astra_token_operator.models import AstraOrg, AstraOrgStatus, Condition, set_condition, status_patch
+from astra_token_operator.policy.role_sync_plan import RoleSyncSchedule, with_roles_synced
 from astra_token_operator.policy.tenancy import matches_any
+from astra_token_operator.reconcile.events import EventSink
+from astra_token_operator.reconcile.intents import sweep_orphan_intents
+from astra_token_operator.reconcile.ports import Deps
+from astra_token_operator.reconcile.role_sync import sync_roles_if_due
 from astra_token_operator.reconcile.verified import OrgState
-from astra_token_operator.services import Services
-from astra_token_operator.surface import ORG_PLURAL, ROLE_PLURAL, OrgReason
+from astra_token_operator.surface import CONDITION_READY, ORG_PLURAL, ROLE_PLURAL, OrgReason
 from astra_token_operator.vault import VaultError, VaultNotFound
 
 
@@ -38,20 +46,20 @@ class OrgProblem(Exception):
         self.message = message
 
 
-def root_token_namespaces(services: Services) -> list[str]:
-    return [services.config.operator_namespace, *services.config.root_token_namespaces]
+def root_token_namespaces(deps: Deps) -> list[str]:
+    return [deps.config.operator_namespace, *deps.config.root_token_namespaces]
 
 
-async def read_root_token(services: Services, org: AstraOrg) -> RootToken:
+async def read_root_token(deps: Deps, org: AstraOrg) -> RootToken:
     ref = org.spec.root_token_ref
     if ref.secret is not None:
-        allowed = root_token_namespaces(services)
+        allowed = root_token_namespaces(deps)
         if not matches_any(ref.secret.namespace, allowed):
             raise OrgProblem(OrgReason.ROOT_TOKEN_MISSING,
                              f"the root token Secret must live in the operator's namespace {allowed}, not in "
                              f"{ref.secret.namespace!r}: tenant namespaces never hold root tokens")
         try:
-            secret = await services.kube.read_secret(ref.secret.namespace, ref.secret.name)
+            secret = await deps.kube.read_secret(ref.secret.namespace, ref.secret.name)
         except KubeError as exc:
             raise OrgProblem(OrgReason.ROOT_TOKEN_MISSING, f"cannot read the root token Secret: {exc}") from None
         where = f"Secret {ref.secret.namespace}/{ref.secret.name}"
@@ -64,7 +72,7 @@ async def read_root_token(services: Services, org: AstraOrg) -> RootToken:
         return RootToken(SecretStr(value.get_secret_value().strip()), secret.resource_version)
     assert ref.vault is not None
     try:
-        value = await services.ledger.read_root_token(ref.vault.path, ref.vault.key)
+        value = await deps.ledger.read_root_token(ref.vault.path, ref.vault.key)
     except VaultNotFound:
         raise OrgProblem(OrgReason.ROOT_TOKEN_MISSING,
                          f"Vault path {ref.vault.path!r} has no key {ref.vault.key!r}") from None
@@ -73,8 +81,8 @@ async def read_root_token(services: Services, org: AstraOrg) -> RootToken:
     return RootToken(value, "vault")
 
 
-def client_settings(services: Services, org: AstraOrg) -> AstraClientSettings:
-    config, limits = services.config, org.spec.rate_limit
+def client_settings(deps: Deps, org: AstraOrg) -> AstraClientSettings:
+    config, limits = deps.config, org.spec.rate_limit
     return AstraClientSettings(
         base_url=org.spec.api_base_url,
         connect_timeout_seconds=config.astra_connect_timeout_seconds,
@@ -87,14 +95,13 @@ def client_settings(services: Services, org: AstraOrg) -> AstraClientSettings:
     )
 
 
-async def verify_org(services: Services, body: dict[str, Any]) -> OrgState:
+async def verify_org(deps: Deps, org: AstraOrg) -> OrgState:
     """Everything an AstraOrg's status says; never raises for an Astra or Vault problem."""
-    org = AstraOrg.model_validate(body)
     name = org.metadata.name
     try:
-        token = await read_root_token(services, org)
-        settings = client_settings(services, org)
-        client = services.astra.get(org.spec.org_id, token.value, settings)
+        token = await read_root_token(deps, org)
+        settings = client_settings(deps, org)
+        client = deps.astra.get(org.spec.org_id, token.value, settings)
         info = await client.current_org()
     except OrgProblem as problem:
         return OrgState(name, org.spec, False, problem.reason, problem.message)
@@ -119,23 +126,110 @@ async def verify_org(services: Services, body: dict[str, Any]) -> OrgState:
                     root_token=token.value, client_settings=settings, org_name=info.name)
 
 
-async def root_token_version(services: Services, body: dict[str, Any]) -> str | None:
+async def root_token_version(deps: Deps, org: AstraOrg) -> str | None:
     """A cheap look at whether the root token changed (one Secret GET); None when unknown."""
-    org = AstraOrg.model_validate(body)
     ref = org.spec.root_token_ref
     if ref.secret is None:
         return None
     try:
-        secret = await services.kube.read_secret(ref.secret.namespace, ref.secret.name)
+        secret = await deps.kube.read_secret(ref.secret.namespace, ref.secret.name)
     except KubeError:
         return None
     return "missing" if secret is None else secret.resource_version
 
 
-async def list_orgs_and_roles(services: Services) -> None:
+async def list_orgs_and_roles(deps: Deps) -> None:
     """Before any token is looked at: which AstraOrgs and AstraRoles exist, so that one not
     verified yet (its daemon has not run) is never taken for one that does not exist."""
-    orgs = await services.kube.list_objects(ORG_PLURAL)
-    roles = await services.kube.list_objects(ROLE_PLURAL)
-    services.directory.record_listing({str(o["metadata"]["name"]) for o in orgs},
+    orgs = await deps.kube.list_objects(ORG_PLURAL)
+    roles = await deps.kube.list_objects(ROLE_PLURAL)
+    deps.runtime.verified.record_listing({str(o["metadata"]["name"]) for o in orgs},
                                       {str(r["metadata"]["name"]) for r in roles})
+
+
+ROOT_TOKEN_CHECK_SECONDS = 15.0  # one Secret GET: notices a rotated root token quickly
+NOT_READY_RETRY_SECONDS = 15.0
+
+
+class OrgCycle:
+    """One org daemon's turns: a full verification (root token, /v2/currentOrg, role sync, intent
+    sweep, status) every org_verify_interval, at once after a spec change or wake-up, every 15 s
+    while not Ready; between verifications, a cheap look at the root token Secret and the counts."""
+
+    def __init__(self, deps: Deps, events: EventSink) -> None:
+        self.deps, self.events = deps, events
+        self.role_sync = RoleSyncSchedule()
+        self.roles_synced: Condition | None = None
+        self.next_verify = 0.0  # time.monotonic()
+        self.next_sweep = 0.0
+        self.root_version: str | None = None
+        self.ready = False
+
+    async def step(self, body: dict[str, Any], woken: bool) -> float:
+        """One turn; returns the seconds to sleep before the next (a wake-up cuts it short)."""
+        org = AstraOrg.model_validate(body)
+        now = time.monotonic()
+        if not woken and self.ready and now < self.next_verify:
+            version = await root_token_version(self.deps, org)
+            if version == self.root_version:
+                await self._refresh_counts(org)
+                return self._sleep(now)
+        return await self._verify(org, now)
+
+    async def _verify(self, org: AstraOrg, now: float) -> float:
+        deps = self.deps
+        state = await verify_org(deps, org)
+        if deps.runtime.verified.publish_org(state):
+            deps.runtime.wakeups.wake_kind("role", "token")  # they wait on this org's readiness
+            (self.events.info if state.ready else self.events.warning)(state.reason, state.message)
+        self.ready = state.ready
+        try:
+            self.roles_synced = await sync_roles_if_due(deps, org, state, self.role_sync, self.roles_synced, now)
+            await self._report(org, state)
+            if state.ready and now >= self.next_sweep:
+                await sweep_orphan_intents(deps, state)
+                self.next_sweep = now + deps.config.intent_sweep_interval_seconds
+        except (KubeError, VaultError, AstraError) as exc:
+            # A report or sweep that failed is retried; the daemon itself never dies of it.
+            warn_action("verify-org", org=state.org_id, name=state.name, message=f"will retry: {exc}")
+            self.ready = False
+            return NOT_READY_RETRY_SECONDS
+        if not state.ready:
+            return NOT_READY_RETRY_SECONDS
+        self.root_version = await root_token_version(deps, org)
+        self.next_verify = now + deps.config.org_verify_interval_seconds
+        return self._sleep(now)
+
+    def _sleep(self, now: float) -> float:
+        deadline = self.next_verify
+        sync_at = self.role_sync.wake_at()
+        if sync_at is not None:
+            deadline = min(deadline, sync_at)
+        return max(0.0, min(ROOT_TOKEN_CHECK_SECONDS, deadline - now))
+
+    async def _refresh_counts(self, org: AstraOrg) -> None:
+        """TOKENS and ROLES move between verifications; written only when they change."""
+        wanted = AstraOrgStatus(active_tokens=self.deps.runtime.active_tokens(org_id=org.spec.org_id),
+                                roles=len(self.deps.runtime.verified.roles_of(org.metadata.name)))
+        patch = status_patch(org.status, wanted)
+        if patch:
+            with contextlib.suppress(KubeError):  # counts; the next turn writes them again
+                await self.deps.kube.patch_status(ORG_PLURAL, org.metadata.name, patch)
+
+    async def _report(self, org: AstraOrg, state: OrgState) -> None:
+        deps = self.deps
+        now = deps.clock()
+        conditions = set_condition(org.status.conditions, Condition(
+            type=CONDITION_READY, status="True" if state.ready else "False", reason=state.reason,
+            message=state.message, observed_generation=org.metadata.generation), now)
+        conditions = with_roles_synced(conditions, self.roles_synced, now)
+        wanted = AstraOrgStatus(
+            conditions=conditions, observed_generation=org.metadata.generation,
+            active_tokens=deps.runtime.active_tokens(org_id=org.spec.org_id),
+            roles=len(deps.runtime.verified.roles_of(org.metadata.name)))
+        if state.ready:  # a verification at rest costs one small write per interval, and says when it happened
+            wanted = AstraOrgStatus(**{**wanted.model_dump(exclude_unset=True), "org_name": state.org_name,
+                                       "last_verified": now})
+        patch = status_patch(org.status, wanted)
+        if patch:
+            await deps.kube.patch_status(ORG_PLURAL, org.metadata.name, patch)

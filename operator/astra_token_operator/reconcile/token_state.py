@@ -1,4 +1,6 @@
-"""What a token's daemon remembers between passes."""
+"""What this process remembers about one AstraToken between passes. Lost on a
+restart and rebuilt from the ledger and the cluster: nothing here is the truth,
+only what saves reading it again."""
 
 from __future__ import annotations
 
@@ -6,35 +8,40 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from astra_token_operator.records import VersionedRecord
+from astra_token_operator.kube import SecretSnapshot
+from astra_token_operator.records import MintIntent, VersionedRecord
 
 
 @dataclass
-class TokenMemory:
-    """What a token's daemon remembers between passes (lost on restart, rebuilt from the ledger)."""
+class LedgerCache:
+    """The ledger facts last read or written by this process for the token."""
 
+    slot_holder_uid: str | None = None
+    slot_holder: str = ""
+    slot_version: int | None = None
+    intent: MintIntent | None = None
     current: VersionedRecord | None = None
-    loaded: bool = False  # the slot was read since start-up
-    superseded: VersionedRecord | None = None
-    superseded_loaded: bool = False
-    failures: int = 0
-    slack: timedelta = timedelta(0)
+    previous: VersionedRecord | None = None
+
+
+@dataclass
+class TokenState:
+    ledger: LedgerCache | None = None  # None: read the ledger on the next pass
+    failures: int = 0  # passes in a row that ended blocked
+    cas_losses: int = 0  # check-and-sets lost in a row
+    slack: timedelta = timedelta(0)  # the next pass may act this early (it wakes from a jittered sleep)
     secret_checked_at: datetime | None = None
     secret_dirty: bool = True  # look at the Secret on the next pass
-    expect_secret_change: bool = False  # True: the next Secret write publishes a change of ours (not a restore)
-    last_blocked: tuple[str, str] | None = None
-    # What this process last wrote: the watched body can lag behind it, and comparing
-    # with a stale body would write the same thing twice.
+    secret_resource_version: str | None = None  # of our last Secret write: its watch event is no news
+    secret_seen: SecretSnapshot | None = None  # as this pass last read it (a write replaces that version)
+    last_blocked: tuple[str, str] | None = None  # the last problem told (one Event per distinct problem)
+    # What this process last wrote: the watched body can lag behind it, and comparing with a
+    # stale body would write the same thing twice.
     written_status: dict[str, Any] = field(default_factory=dict)
     written_labels: dict[str, str] = field(default_factory=dict)
-    secret_resource_version: str | None = None  # of our last Secret write: its watch event is no news
     seen_generation: int | None = None  # the spec generation the daemon last acted on
     handled_requests: dict[str, str] = field(default_factory=dict)  # renew/revoke annotations acted on
-    cas_losses: int = 0  # check-and-sets lost in a row
 
     def forget_ledger(self) -> None:
         """What was read from the ledger may be stale: the next pass reads it again."""
-        self.current, self.loaded = None, False
-        self.superseded, self.superseded_loaded = None, False
-
-
+        self.ledger = None

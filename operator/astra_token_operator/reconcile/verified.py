@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 
 from astra_token_operator.astra import AstraClientSettings
 from astra_token_operator.models import AstraOrgSpec
+from astra_token_operator.policy.token_plan import Presence
 
 T = TypeVar("T")
 
@@ -58,13 +58,7 @@ class RoleState:
     allowed_namespaces: tuple[str, ...] | None = None
 
 
-class Presence(enum.Enum):
-    PUBLISHED = "published"  # verified at least once: its state says the rest
-    PENDING = "pending"  # exists (or the listing is not done yet), not verified yet
-    ABSENT = "absent"  # not in the listing and never published: it does not exist
-
-
-class Directory:
+class Verified:
     def __init__(self) -> None:
         self._orgs: dict[str, OrgState] = {}
         self._roles: dict[str, RoleState] = {}

@@ -8,6 +8,7 @@ asyncio.Event is not thread-safe: only call these from the event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Protocol
 
@@ -20,7 +21,7 @@ class Stoppable(Protocol):
     def wait(self) -> Awaitable[object]: ...
 
 
-class Wakers:
+class Wakeups:
     """Events keyed by object uid, grouped by kind ("org", "role", "token") so an
     org becoming ready wakes its dependants without waking every org."""
 
@@ -65,6 +66,18 @@ class Wakers:
         for event in woken:
             event.set()
         return len(woken)
+
+    async def wait_for(self, cause: str | None, seconds: float) -> None:
+        """Up to ``seconds``, less when ``cause`` (a system at fault) answers again."""
+        cleared = asyncio.Event()
+        if cause is not None:
+            self.park(cause, cleared)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cleared.wait(), timeout=seconds)
+        finally:
+            if cause is not None:
+                self.unpark(cause, cleared)
 
     def parked(self, cause: str) -> int:
         return len(self._parked.get(cause, ()))

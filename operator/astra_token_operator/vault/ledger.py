@@ -151,7 +151,10 @@ class Ledger:
         data = record.to_storage()
 
         def write(client: hvac.Client) -> int:
-            if expected_version == 0:  # a new record: keep its whole history
+            if expected_version == 1:
+                # The record's first change: from now on keep its whole history (each version is an
+                # audit entry). Done here, not at the mint, so a mint costs one request less; KV's
+                # default keeps 10 versions, so nothing is lost before this.
                 kv.set_max_versions(client, self.mount, key, self._record_max_versions)
             if expected_version is None:
                 version: int | None = kv.write(client, self.mount, key, data)
@@ -159,8 +162,6 @@ class Ledger:
                 version = kv.try_write(client, self.mount, key, data, cas=expected_version)
             if version is None:
                 raise self._cas_lost("write", key, f"expected version {expected_version}")
-            if version == 1 and expected_version != 0:
-                kv.set_max_versions(client, self.mount, key, self._record_max_versions)
             return version
 
         version = await self._run("write", self.paths.display(key), write, _record_secrets(record))
@@ -168,6 +169,12 @@ class Ledger:
              logical_name=record.logical_name, client_id=record.client_id,
              action=record.last_action.value, state=record.state.value, version=version)
         return version
+
+    def record_display_path(self, org_id: str, client_id: str) -> str:
+        """The record's path as `bao kv get` takes it (``client_id=""``: the folder, ending in /)."""
+        if not client_id:
+            return self.paths.display(self.paths.tokens_dir(org_id)) + "/"
+        return self.paths.display(self.paths.record(org_id, client_id))
 
     async def read_record(self, org_id: str, client_id: str) -> VersionedRecord | None:
         """The latest version of a record, or None when there is none."""
@@ -250,15 +257,21 @@ class Ledger:
         return VersionedSlot(self._parse(SlotClaim, found.data, "read-slot", key), found.version)
 
     async def update_slot(
-        self, org_id: str, role_name: str, logical_name: str, claim: SlotClaim
+        self, org_id: str, role_name: str, logical_name: str, claim: SlotClaim, expected_version: int | None = None
     ) -> SlotOutcome:
         """Point our slot at a new client id (rotation), check-and-set on its
         current version. HELD_BY (nothing written) when another owner holds it;
-        a free slot is claimed; VaultCasMismatch when it changed under us."""
+        a free slot is claimed; VaultCasMismatch when it changed under us.
+        ``expected_version``: the version the caller knows is ours (it claimed or
+        read it): written without reading first."""
         key = self.paths.slot(org_id, role_name, logical_name)
         stored = _with_names(claim, org_id, role_name, logical_name)
 
         def update(client: hvac.Client) -> SlotOutcome:
+            if expected_version is not None:
+                written = kv.try_write(client, self.mount, key, stored.to_storage(), cas=expected_version)
+                if written is not None:
+                    return SlotOutcome(SlotStatus.CLAIMED, stored, written)
             current = kv.read(client, self.mount, key)
             if current is None:
                 return self._claim_on_thread(client, key, stored)

@@ -7,68 +7,68 @@ import asyncio
 import time
 
 from astra_token_operator.calls import CallRecord
-from astra_token_operator.reconcile.wakeups import KUBE, VAULT, Wakers, astra_cause, sleep_until_woken
+from astra_token_operator.reconcile.wakeups import KUBE, VAULT, Wakeups, astra_cause, sleep_until_woken
 
 SHORT = 0.05  # seconds: a timeout the test is willing to wait for
 LONG = 5.0  # seconds: a sleep that must be cut short, or the test times out visibly
 
 
 def test_registering_twice_returns_the_same_event() -> None:
-    wakers = Wakers()
-    first = wakers.register("uid-1", "token")
-    assert wakers.register("uid-1", "token") is first
-    assert len(wakers) == 1
+    wakeups = Wakeups()
+    first = wakeups.register("uid-1", "token")
+    assert wakeups.register("uid-1", "token") is first
+    assert len(wakeups) == 1
 
 
 def test_waking_a_known_uid_sets_only_its_event() -> None:
-    wakers = Wakers()
-    mine, other = wakers.register("uid-1", "token"), wakers.register("uid-2", "token")
-    assert wakers.wake("uid-1") is True
+    wakeups = Wakeups()
+    mine, other = wakeups.register("uid-1", "token"), wakeups.register("uid-2", "token")
+    assert wakeups.wake("uid-1") is True
     assert (mine.is_set(), other.is_set()) == (True, False)
 
 
 def test_waking_an_unknown_uid_says_nobody_was_there() -> None:
-    assert Wakers().wake("nobody") is False
+    assert Wakeups().wake("nobody") is False
 
 
 def test_waking_a_kind_wakes_every_object_of_that_kind_and_no_other() -> None:
-    wakers = Wakers()
-    tokens = [wakers.register(f"t{i}", "token") for i in range(3)]
-    role = wakers.register("r1", "role")
-    org = wakers.register("o1", "org")
-    assert wakers.wake_kind("token") == 3
+    wakeups = Wakeups()
+    tokens = [wakeups.register(f"t{i}", "token") for i in range(3)]
+    role = wakeups.register("r1", "role")
+    org = wakeups.register("o1", "org")
+    assert wakeups.wake_kind("token") == 3
     assert all(event.is_set() for event in tokens)
     assert (role.is_set(), org.is_set()) == (False, False)
 
 
 def test_waking_several_kinds_counts_them_all() -> None:
-    wakers = Wakers()
-    wakers.register("t1", "token")
-    wakers.register("r1", "role")
-    wakers.register("o1", "org")
-    assert wakers.wake_kind("token", "role") == 2
-    assert wakers.wake_kind() == 0
-    assert wakers.wake_kind("nothing") == 0
+    wakeups = Wakeups()
+    wakeups.register("t1", "token")
+    wakeups.register("r1", "role")
+    wakeups.register("o1", "org")
+    assert wakeups.wake_kind("token", "role") == 2
+    assert wakeups.wake_kind() == 0
+    assert wakeups.wake_kind("nothing") == 0
 
 
 def test_an_unregistered_uid_is_no_longer_woken() -> None:
-    wakers = Wakers()
-    event = wakers.register("uid-1", "token")
-    wakers.unregister("uid-1")
-    wakers.unregister("uid-1")  # twice is harmless
-    assert wakers.wake("uid-1") is False
-    assert wakers.wake_kind("token") == 0
+    wakeups = Wakeups()
+    event = wakeups.register("uid-1", "token")
+    wakeups.unregister("uid-1")
+    wakeups.unregister("uid-1")  # twice is harmless
+    assert wakeups.wake("uid-1") is False
+    assert wakeups.wake_kind("token") == 0
     assert not event.is_set()
-    assert len(wakers) == 0
+    assert len(wakeups) == 0
 
 
 async def test_a_wake_ends_the_sleep_early_and_is_consumed() -> None:
-    wakers = Wakers()
-    event = wakers.register("uid-1", "token")
+    wakeups = Wakeups()
+    event = wakeups.register("uid-1", "token")
     started = time.monotonic()
     sleeper = asyncio.create_task(sleep_until_woken(event, None, LONG))
     await asyncio.sleep(0)  # let it start sleeping
-    wakers.wake("uid-1")
+    wakeups.wake("uid-1")
     assert await asyncio.wait_for(sleeper, timeout=1.0) is True
     assert time.monotonic() - started < 1.0
     assert not event.is_set()
@@ -113,24 +113,24 @@ async def test_the_sleep_leaves_no_waiters_behind() -> None:
 # --- waiting on a system to answer again ----------------------------------------------------------
 
 def test_an_answer_from_a_system_wakes_only_those_waiting_on_it() -> None:
-    wakers = Wakers()
-    on_vault, on_org_a, on_org_b = (wakers.register(u, "token") for u in ("t1", "t2", "t3"))
-    wakers.park(VAULT, on_vault)
-    wakers.park(astra_cause("org-a"), on_org_a)
-    wakers.park(astra_cause("org-b"), on_org_b)
+    wakeups = Wakeups()
+    on_vault, on_org_a, on_org_b = (wakeups.register(u, "token") for u in ("t1", "t2", "t3"))
+    wakeups.park(VAULT, on_vault)
+    wakeups.park(astra_cause("org-a"), on_org_a)
+    wakeups.park(astra_cause("org-b"), on_org_b)
 
-    wakers.call_finished(CallRecord("astra", "GET /v2/currentOrg", "ok", 0.01, org="org-a"))
+    wakeups.call_finished(CallRecord("astra", "GET /v2/currentOrg", "ok", 0.01, org="org-a"))
     assert (on_vault.is_set(), on_org_a.is_set(), on_org_b.is_set()) == (False, True, False)
-    wakers.call_finished(CallRecord("vault", "write", "refused", 0.01))  # a lost check-and-set: Vault is there
+    wakeups.call_finished(CallRecord("vault", "write", "refused", 0.01))  # a lost check-and-set: Vault is there
     assert on_vault.is_set()
-    assert wakers.parked(VAULT) == 0  # woken once, then forgotten
+    assert wakeups.parked(VAULT) == 0  # woken once, then forgotten
 
 
 def test_a_system_that_still_fails_wakes_nobody() -> None:
-    wakers = Wakers()
-    waiting = wakers.register("t1", "token")
-    wakers.park(KUBE, waiting)
-    wakers.park(KUBE, waiting)  # parking twice is one wait
-    wakers.call_finished(CallRecord("kube", "patch astratokens", "unavailable", 15.0, status=500))
+    wakeups = Wakeups()
+    waiting = wakeups.register("t1", "token")
+    wakeups.park(KUBE, waiting)
+    wakeups.park(KUBE, waiting)  # parking twice is one wait
+    wakeups.call_finished(CallRecord("kube", "patch astratokens", "unavailable", 15.0, status=500))
     assert not waiting.is_set()
-    assert wakers.parked(KUBE) == 1
+    assert wakeups.parked(KUBE) == 1

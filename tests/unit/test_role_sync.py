@@ -14,7 +14,7 @@ import pytest
 from astra_token_operator.astra import AstraRole as AstraApiRole
 from astra_token_operator.kube import KubeConflict, KubeInvalid
 from astra_token_operator.models import Condition, RoleSync
-from astra_token_operator.reconcile.rolesync import (
+from astra_token_operator.policy.role_sync_plan import (
     RETRY_SECONDS,
     ExistingRole,
     OrgIdentity,
@@ -22,7 +22,6 @@ from astra_token_operator.reconcile.rolesync import (
     RoleSyncSchedule,
     SyncPlan,
     SyncResult,
-    apply_role_sync,
     id_hash,
     plan_role_sync,
     slugify,
@@ -30,6 +29,7 @@ from astra_token_operator.reconcile.rolesync import (
     synced_role_name,
     with_roles_synced,
 )
+from astra_token_operator.reconcile.role_sync import apply_role_sync
 from astra_token_operator.surface import (
     ANNOTATION_ASTRA_ROLE_NAME,
     CONDITION_READY,

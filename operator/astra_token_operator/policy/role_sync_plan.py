@@ -1,12 +1,10 @@
-"""Role sync (AstraOrg spec.roleSync): one AstraRole per Astra role of the org,
-the plugin's update_roles.sh done right. Roles are tied to Astra role ids, not
+"""Role sync (AstraOrg spec.roleSync), decided purely: the AstraRoles in the
+cluster, the org's Astra roles and spec.roleSync in, a SyncPlan out; and the
+RolesSynced condition a result makes. One AstraRole per Astra role of the org,
+the plugin's update_roles.sh done right: roles are tied to Astra role ids, not
 names; names cannot collide; hand-made AstraRoles are never touched; stale
-synced roles are deleted only when asked (prune).
-
-``plan_role_sync`` decides, purely: the AstraRoles in the cluster, the org's
-Astra roles and spec.roleSync in, a SyncPlan out. ``apply_role_sync`` carries a
-plan out through kube. ``sync_roles_if_due`` is what the org daemon calls, and
-``with_roles_synced`` puts its answer among the org's conditions."""
+synced roles are deleted only when asked (prune). reconcile/role_sync.py
+carries a plan out and schedules the syncs."""
 
 from __future__ import annotations
 
@@ -20,21 +18,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from astra_token_operator.astra import AstraError
-from astra_token_operator.astra import AstraRole as AstraApiRole
-from astra_token_operator.kube import KubeError
-from astra_token_operator.lifecycle_log import log_action, warn_action
-from astra_token_operator.models import AstraOrg, AstraRoleSpec, Condition, RoleSync, effective_role_name, set_condition
+from astra_token_operator.models import AstraRoleSpec, Condition, RoleSync, effective_role_name, set_condition
 from astra_token_operator.policy.durations import parse_duration
-from astra_token_operator.reconcile.verified import OrgState
-from astra_token_operator.services import Services
 from astra_token_operator.surface import (
     ANNOTATION_ASTRA_ROLE_NAME,
     API_VERSION,
     CONDITION_ROLES_SYNCED,
     LABEL_ASTRA_ROLE_ID,
     LABEL_SYNCED_FROM,
-    ROLE_PLURAL,
     RoleSyncReason,
 )
 
@@ -46,6 +37,16 @@ LISTED_NAMES = 20  # names a condition message lists before "and N more"
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # AstraRole.spec.roleId accepts only this (crds/astraroles.yaml); it is also a valid label value.
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class AstraApiRole(Protocol):
+    """An Astra role as the DevOps API lists it: what the plan reads of astra.AstraRole."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 
@@ -331,8 +332,6 @@ def _same_duration(have: int | str, want: int | str) -> bool:
         return False
 
 
-# ---------------------------------------------------------------- carrying a plan out
-
 
 @dataclass(frozen=True)
 class SyncResult:
@@ -345,59 +344,6 @@ class SyncResult:
     skips: tuple[RoleSkip, ...] = ()
     failures: tuple[str, ...] = ()
 
-
-class RoleWriter(Protocol):
-    """What applying a plan needs of kube.Kube."""
-
-    async def create_object(self, plural: str, body: dict[str, Any],
-                            namespace: str | None = None) -> dict[str, Any]: ...
-
-    async def patch_object(self, plural: str, name: str, patch: dict[str, Any],
-                           namespace: str | None = None) -> dict[str, Any]: ...
-
-    async def delete_object(self, plural: str, name: str, namespace: str | None = None, *,
-                            uid: str | None = None) -> bool: ...
-
-
-async def apply_role_sync(kube: RoleWriter, plan: SyncPlan, *, org_id: str) -> SyncResult:
-    """Create, update and delete as planned. A failed step is recorded and the
-    others still run; the next sync plans again from what it then finds."""
-    created: list[str] = []
-    updated: list[str] = []
-    pruned: list[str] = []
-    failures: list[str] = []
-    for create in plan.creates:
-        try:
-            await kube.create_object(ROLE_PLURAL, create.body)
-        except KubeError as exc:
-            failures.append(f"create {create.name}: {exc}")
-            continue
-        created.append(create.name)
-        log_action("role-sync-create", org=org_id, role=create.name, message=f"Astra role {create.astra_role_name!r}")
-    for update in plan.updates:
-        try:
-            await kube.patch_object(ROLE_PLURAL, update.name, update.patch)
-        except KubeError as exc:
-            failures.append(f"update {update.name}: {exc}")
-            continue
-        updated.append(update.name)
-        log_action("role-sync-update", org=org_id, role=update.name, message=f"changed {', '.join(update.changes)}")
-    for delete in plan.deletes:
-        try:
-            # Only the object planned on: a role deleted and made again by hand meanwhile stays.
-            gone_now = await kube.delete_object(ROLE_PLURAL, delete.name, uid=delete.uid or None)
-        except KubeError as exc:
-            failures.append(f"prune {delete.name}: {exc}")
-            continue
-        if gone_now:
-            pruned.append(delete.name)
-            log_action("role-sync-prune", org=org_id, role=delete.name,
-                       message=f"Astra role {delete.role_id} is gone")
-    for failure in failures:
-        warn_action("role-sync", org=org_id, message=failure)
-    return SyncResult(astra_roles=plan.astra_roles, created=tuple(created), updated=tuple(updated),
-                      unchanged=plan.unchanged, pruned=tuple(pruned), stale=plan.stale, skips=plan.skips,
-                      failures=tuple(failures))
 
 
 # ---------------------------------------------------------------- the condition
@@ -439,7 +385,7 @@ def _listed(items: Iterable[str]) -> str:
     return shown if len(names) <= LISTED_NAMES else f"{shown} and {len(names) - LISTED_NAMES} more"
 
 
-# ---------------------------------------------------------------- when, and the whole pass
+# ---------------------------------------------------------------- when
 
 
 @dataclass
@@ -466,46 +412,3 @@ class RoleSyncSchedule:
     def wake_at(self) -> float | None:
         """When the daemon must be awake for the next sync; None when none is scheduled."""
         return self.next_at if self.active else None
-
-
-async def sync_roles(services: Services, org: AstraOrg, state: OrgState) -> Condition:
-    """One sync of a Ready org: list its Astra roles and the cluster's AstraRoles,
-    plan, apply. Never raises for an Astra or Kubernetes failure: the condition says it."""
-    generation = org.metadata.generation
-    if state.root_token is None:
-        return failed_condition(RoleSyncReason.ORG_NOT_READY, "the org's root token is not loaded yet", generation)
-    client = services.astra.get(state.org_id, state.root_token, state.client_settings)
-    try:
-        astra_roles = await client.list_roles()
-    except AstraError as exc:
-        return failed_condition(RoleSyncReason.ASTRA_ERROR, f"cannot list the org's Astra roles: {exc}", generation)
-    try:
-        # Every AstraRole, not only synced ones: names are cluster-wide, and roleName is unique per org.
-        found = await services.kube.list_objects(ROLE_PLURAL)
-    except KubeError as exc:
-        return failed_condition(RoleSyncReason.KUBERNETES_ERROR, f"cannot list AstraRoles: {exc}", generation)
-    identity = OrgIdentity(org.metadata.name, org.metadata.uid or "")
-    plan = plan_role_sync(identity, [ExistingRole.from_api(o) for o in found], astra_roles, org.spec.role_sync)
-    result = await apply_role_sync(services.kube, plan, org_id=org.spec.org_id)
-    return synced_condition(result, generation)
-
-
-async def sync_roles_if_due(services: Services, body: Mapping[str, Any], state: OrgState,
-                            schedule: RoleSyncSchedule, last: Condition | None, now: float) -> Condition | None:
-    """The RolesSynced condition the org should report after this verification:
-    None when roleSync is off, OrgNotReady while the org is not Ready, a fresh
-    sync's when one is due, else ``last``."""
-    org = AstraOrg.model_validate(dict(body))
-    sync, generation = org.spec.role_sync, org.metadata.generation
-    if not sync.enabled:
-        schedule.reset()
-        return None
-    if not state.ready:
-        schedule.reset()
-        return failed_condition(RoleSyncReason.ORG_NOT_READY,
-                                f"waiting for the org to be Ready ({state.reason}: {state.message})", generation)
-    if last is not None and not schedule.due(now, generation):
-        return last
-    condition = await sync_roles(services, org, state)
-    schedule.done(now, generation, sync.interval_delta.total_seconds(), succeeded=condition.is_true)
-    return condition

@@ -1,0 +1,36 @@
+"""The composition root: the real clients built once from the settings, wired
+to the runtime registry, and closed on exit. Nothing else constructs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astra_token_operator.astra import AstraClients
+from astra_token_operator.config import OperatorConfig
+from astra_token_operator.kube import Kube
+from astra_token_operator.reconcile.ports import Deps
+from astra_token_operator.reconcile.runtime import Runtime
+from astra_token_operator.vault import Ledger
+
+
+@dataclass(frozen=True)
+class Assembly:
+    deps: Deps
+    ledger: Ledger
+    astra: AstraClients
+    kube: Kube
+
+    async def aclose(self) -> None:
+        await self.astra.aclose_all()
+        await self.ledger.aclose()
+        await self.kube.aclose()
+
+
+def assemble(config: OperatorConfig) -> Assembly:
+    runtime = Runtime()
+    listener = runtime.wakeups.call_finished  # every client's answers wake whoever waits on that system
+    ledger = Ledger.from_config(config, listener=listener)
+    astra = AstraClients(listener=listener)
+    kube = Kube.from_environment(listener=listener)
+    return Assembly(deps=Deps(config=config, ledger=ledger, astra=astra, kube=kube, runtime=runtime),
+                    ledger=ledger, astra=astra, kube=kube)

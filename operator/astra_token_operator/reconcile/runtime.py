@@ -1,0 +1,68 @@
+"""The registry the reconcile layer owns: what this process knows and holds
+between passes. Verified orgs and roles, wake-up events, one lock and one
+state per token, and the mints running right now. In memory only; a restart
+rebuilds it from the cluster and the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from astra_token_operator.reconcile.token_state import TokenState
+from astra_token_operator.reconcile.verified import Verified
+from astra_token_operator.reconcile.wakeups import Wakeups
+from astra_token_operator.records import RecordState
+
+
+@dataclass
+class Runtime:
+    verified: Verified = field(default_factory=Verified)
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    # Intents whose mint is running in this process: the sweeper and the daemons leave them alone.
+    in_flight_intents: set[str] = field(default_factory=set)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tokens: dict[str, TokenState] = field(default_factory=dict)
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        """One lock per object: the daemon, manual requests and the finalizer never overlap."""
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def token(self, uid: str) -> TokenState:
+        return self._tokens.setdefault(uid, TokenState())
+
+    def forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)
+        self._tokens.pop(uid, None)
+        self.wakeups.unregister(uid)
+
+    def active_tokens(self, *, org_id: str | None = None, role_name: str | None = None) -> int:
+        """Tokens this process holds active, for the orgs' and roles' status."""
+        count = 0
+        for state in self._tokens.values():
+            current = state.ledger.current if state.ledger else None
+            if current is None or current.record.state is not RecordState.ACTIVE:
+                continue
+            record = current.record
+            if (org_id is None or record.org_id == org_id) and (role_name is None or record.role_name == role_name):
+                count += 1
+        return count
+
+    def secret_changed(self, owner_uid: str, resource_version: str | None = None) -> None:
+        """A managed Secret changed or vanished: the owner looks at it on its next pass, now.
+        The event of our own last write (same resourceVersion) is no news."""
+        state = self._tokens.get(owner_uid)
+        if state is None or (resource_version is not None and resource_version == state.secret_resource_version):
+            return
+        state.secret_dirty = True
+        self.wakeups.wake(owner_uid)
+
+    def spec_changed(self, uid: str, generation: int | None) -> None:
+        """A new spec generation: the next pass runs now and looks at the Secret (spec.secret may
+        have changed). An unchanged generation is no news."""
+        state = self._tokens.get(uid)
+        if state is not None:
+            if generation is not None and generation == state.seen_generation:
+                return
+            state.seen_generation = generation
+            state.secret_dirty = True
+        self.wakeups.wake(uid)

@@ -1,0 +1,279 @@
+"""Apply: carry out one step of a token plan and fold what it did back into the
+facts, so the planner can be asked again without reading anything twice.
+Every action is idempotent: a crash mid-step is recovered by the next pass
+planning from what it finds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from astra_token_operator.kube import KubeError
+from astra_token_operator.lifecycle_log import log_action
+from astra_token_operator.policy.token_plan import (
+    ClearRequests,
+    LedgerFacts,
+    MarkSuperseded,
+    Mint,
+    RecordMetadata,
+    RecordRenewal,
+    RefuseRenewal,
+    Replacing,
+    Requests,
+    ResolveIntent,
+    RestartTargets,
+    RevokeCurrent,
+    RevokeSuperseded,
+    TokenFacts,
+    Work,
+    WriteSecret,
+)
+from astra_token_operator.reconcile.events import EventSink
+from astra_token_operator.reconcile.minting import MintOrder, failpoint, mint, resolve_intent, revoke_and_record
+from astra_token_operator.reconcile.ports import AstraPort, Deps
+from astra_token_operator.reconcile.secrets import desired_secret
+from astra_token_operator.reconcile.token_facts import PassContext, created_by, ledger_facts, secret_facts
+from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
+from astra_token_operator.records import Principal, RecordAction, TokenRecord, VersionedRecord
+from astra_token_operator.surface import (
+    ANNOTATION_RENEW,
+    ANNOTATION_REQUESTED_BY,
+    ANNOTATION_RESTARTED_AT,
+    ANNOTATION_REVOKE,
+    TOKEN_PLURAL,
+    EventReason,
+    TokenReason,
+)
+from astra_token_operator.times import to_rfc3339
+
+
+class TokenApplier:
+    """Carries out the work of one pass for one AstraToken."""
+
+    def __init__(self, deps: Deps, context: PassContext, state: TokenState, events: EventSink) -> None:
+        self.deps, self.context, self.state, self.events = deps, context, state, events
+
+    @property
+    def _client(self) -> AstraPort:
+        org = self.context.org
+        assert org.root_token is not None
+        return self.deps.astra.get(org.org_id, org.root_token, org.client_settings)
+
+    @property
+    def _log(self) -> dict[str, str]:
+        return self.context.identity.log_fields
+
+    async def apply(self, facts: TokenFacts, work: Work, now: datetime) -> TokenFacts:
+        """Do ``work``; return the facts as they stand after it."""
+        match work:
+            case ResolveIntent(intent):
+                await resolve_intent(self.deps, intent, self._client)
+                self.state.forget_ledger()
+                return replace(facts, ledger=await ledger_facts(self.deps, self.context.identity, self.state))
+            case Mint():
+                return await self._mint(facts, work, now)
+            case RecordRenewal():
+                return await self._renew(facts, work, now)
+            case RefuseRenewal(message):
+                self.events.warning(EventReason.RENEW_REFUSED, message)
+                return facts
+            case RecordMetadata(metadata):
+                current = _current(facts)
+                stored = await self._store(current, current.record.with_metadata(dict(metadata),
+                                                                                  actor=Principal.operator()))
+                log_action("update-metadata", client_id=current.record.client_id, **self._log)
+                return self._with(facts, current=stored)
+            case RevokeCurrent():
+                return await self._revoke_current(facts, work)
+            case WriteSecret():
+                return await self._write_secret(facts, work, now)
+            case RestartTargets(client_id):
+                return await self._restart(facts, client_id)
+            case MarkSuperseded(revoke_after):
+                previous, current = _previous(facts), _current(facts)
+                stored = await self._store(previous, previous.record.superseded(
+                    by=current.record.client_id, revoke_after=revoke_after, actor=Principal.operator()))
+                return self._with(facts, previous=stored)
+            case RevokeSuperseded(reason):
+                previous = _previous(facts)
+                await revoke_and_record(self.deps, self._client, previous, actor=Principal.operator(),
+                                        reason=f"superseded: {reason}")
+                self.events.info(EventReason.SUPERSEDED_REVOKED,
+                                 f"token {previous.record.client_id} revoked: {reason}")
+                return self._with(facts, drop_previous=True)
+            case ClearRequests():
+                await self._clear_requests(facts)
+                return replace(facts, requests=Requests())
+        raise AssertionError(f"unknown work {work!r}")  # pragma: no cover
+
+    # --- the actions ---------------------------------------------------------------------------
+
+    async def _mint(self, facts: TokenFacts, work: Mint, now: datetime) -> TokenFacts:
+        context, policy = self.context, self.context.policy
+        spec = context.org.spec.token_defaults
+        order = MintOrder(ttl=policy.ttl, max_ttl=policy.max_ttl, metadata=dict(facts.metadata),
+                          created_by=created_by(context.token), secret_name=facts.secret_name,
+                          native_expiry=spec.native_expiry, description_prefix=spec.description_prefix or "",
+                          supersedes=work.supersedes, restart_pending=work.restart_pending)
+        cache = self.state.ledger
+        ours = cache is not None and cache.slot_holder_uid == context.identity.owner.uid
+        known_slot = cache.slot_version if cache is not None and ours else None
+        minted = await mint(self.deps, self._client, context.identity, order, now, slot_version=known_slot)
+        old = cache.current if cache is not None else None
+        self.state.ledger = LedgerCache(
+            slot_holder_uid=context.identity.owner.uid, slot_holder="", slot_version=minted.slot_version,
+            current=minted.current,
+            previous=old if old is not None and work.replacing is Replacing.ROTATION else None)
+        self._tell_minted(work, minted.current.record, native=minted.native_expiry)
+        if work.answers_requests and facts.requests:
+            await self._clear_requests(facts)
+            facts = replace(facts, requests=Requests())
+        return await self._refreshed(facts, now)
+
+    def _tell_minted(self, work: Mint, record: TokenRecord, *, native: bool) -> None:
+        client_id = record.client_id
+        if work.replacing is Replacing.NOTHING:
+            message = f"token {client_id} issued"
+            if not native and self.context.org.spec.token_defaults.native_expiry:
+                message += ("; Astra refused tokenExpiry, so the token has no Astra-side expiry "
+                            "(the operator revokes it)")
+            self.events.info(TokenReason.ISSUED, message)
+            return
+        log_action("rotate", client_id=client_id, lease_id=record.lease_id,
+                   message=f"replaces {work.supersedes} ({work.replacing.value})", **self._log)
+        if work.replacing is Replacing.ROTATION:
+            message = f"token {client_id} replaces {work.supersedes}, which stays valid for its grace period"
+        else:
+            message = f"token {client_id} replaces the {work.replacing.value} token {work.supersedes}"
+        self.events.info(TokenReason.ROTATED, message)
+
+    async def _renew(self, facts: TokenFacts, work: RecordRenewal, now: datetime) -> TokenFacts:
+        current = _current(facts)
+        actor = Principal(username=work.actor) if work.actor else Principal.operator()
+        renewed = current.record.renewed(work.lease.lease_expires_at, work.lease.max_expires_at, at=now,
+                                         actor=actor, manual=work.manual, ttl_seconds=work.ttl_seconds)
+        stored = await self._store(current, renewed)
+        until = to_rfc3339(renewed.lease_expires_at)
+        if work.manual:
+            capped = " (capped at the token's max expiry)" if work.capped_at_max else ""
+            log_action("renew", client_id=renewed.client_id, message=f"on request by {actor.username}",
+                       **self._log)
+            self.events.info(EventReason.RENEWED_ON_REQUEST,
+                             f"lease renewed until {until}{capped}, on request by {actor.username}")
+        else:
+            log_action("renew", client_id=renewed.client_id, lease_id=renewed.lease_id, message=f"until {until}",
+                       **self._log)
+            self.events.info(TokenReason.RENEWED, f"lease renewed until {until}")
+        return await self._refreshed(self._with(facts, current=stored), now)  # expiresAt moved
+
+    async def _revoke_current(self, facts: TokenFacts, work: RevokeCurrent) -> TokenFacts:
+        current = _current(facts)
+        actor = Principal(username=work.actor) if work.actor else Principal.operator()
+        stored = await revoke_and_record(self.deps, self._client, current, actor=actor, reason=work.reason,
+                                         state=work.state, action=work.action)
+        record = current.record
+        if work.action is RecordAction.EXPIRED:
+            self.events.warning(EventReason.LEASE_EXPIRED,
+                                f"the lease of token {record.client_id} expired at "
+                                f"{to_rfc3339(record.lease_expires_at)} (was the operator down?); it was revoked "
+                                "and is being replaced")
+        else:
+            self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked on request by "
+                                                     f"{actor.username}; a new token replaces it")
+        return self._with(facts, current=stored)
+
+    async def _write_secret(self, facts: TokenFacts, work: WriteSecret, now: datetime) -> TokenFacts:
+        current = _current(facts)
+        desired = desired_secret(self.context.token, current.record, org_name=self.context.org.name)
+        kube = self.deps.kube
+        found = self.state.secret_seen  # read by this pass's secret_facts, just before
+        if found is None:
+            written = await kube.create_secret(desired)
+            failpoint(self.deps.config, "after-secret")
+        elif not found.matches(desired):
+            written = await kube.update_secret(desired, resource_version=found.resource_version)
+        else:
+            written = found
+        self.state.secret_resource_version = written.resource_version
+        if work.restore:
+            # Someone deleted or edited the Secret: put back from the ledger, no mint.
+            stored = await self._store(current, current.record.restored(actor=Principal.operator()))
+            facts = self._with(facts, current=stored)
+            what = "; ".join(work.drift) or "it was deleted or edited"
+            log_action("restore", client_id=current.record.client_id, secret=desired.name, message=what,
+                       **self._log)
+            self.events.warning(EventReason.SECRET_RESTORED, f"Secret {desired.name} restored from the ledger "
+                                                             f"({what})")
+        return replace(facts, secret=await secret_facts(self.deps, self.context, _current(facts).record,
+                                                        self.state, now))
+
+    async def _restart(self, facts: TokenFacts, client_id: str) -> TokenFacts:
+        context = self.context
+        for target in context.token.spec.rollout_restart_targets:
+            try:
+                found = await self.deps.kube.restart_rollout(
+                    context.identity.owner.namespace or "", target.kind, target.name,
+                    annotation=ANNOTATION_RESTARTED_AT, value=client_id)
+            except KubeError as exc:
+                self.events.warning(EventReason.ROLLOUT_RESTART_FAILED, f"{target.kind} {target.name}: {exc}")
+                continue
+            if found:
+                log_action("restart", workload=f"{target.kind}/{target.name}", **self._log)
+                self.events.info(EventReason.ROLLOUT_RESTARTED,
+                                 f"{target.kind} {target.name} restarted to pick up token {client_id}")
+            else:
+                self.events.warning(EventReason.ROLLOUT_RESTART_FAILED,
+                                    f"{target.kind} {target.name} does not exist in "
+                                    f"{context.identity.owner.namespace}; fix spec.rolloutRestartTargets")
+        current = _current(facts)
+        stored = await self._store(current, current.record.restarted(actor=Principal.operator()))
+        return self._with(facts, current=stored)
+
+    async def _clear_requests(self, facts: TokenFacts) -> None:
+        token = self.context.token
+        await self.deps.kube.patch_metadata(TOKEN_PLURAL, token.metadata.name, namespace=token.metadata.namespace,
+                                            annotations={ANNOTATION_RENEW: None, ANNOTATION_REVOKE: None,
+                                                         ANNOTATION_REQUESTED_BY: None})
+        self.state.handled_requests = {key: value for key, value in token.metadata.annotations.items()
+                                       if key in (ANNOTATION_RENEW, ANNOTATION_REVOKE)}
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    async def _store(self, found: VersionedRecord, updated: TokenRecord) -> VersionedRecord:
+        version = await self.deps.ledger.write_record(updated, expected_version=found.version)
+        return VersionedRecord(updated, version)
+
+    def _with(self, facts: TokenFacts, *, current: VersionedRecord | None = None,
+              previous: VersionedRecord | None = None, drop_previous: bool = False) -> TokenFacts:
+        """The facts (and this process's cache) with the current or previous record replaced."""
+        ledger = facts.ledger
+        assert isinstance(ledger, LedgerFacts)
+        cache = self.state.ledger
+        if current is not None:
+            ledger = replace(ledger, current=current)
+            if cache is not None:
+                cache.current = current
+        if previous is not None or drop_previous:
+            ledger = replace(ledger, previous=previous)
+            if cache is not None:
+                cache.previous = previous
+        return replace(facts, ledger=ledger)
+
+    async def _refreshed(self, facts: TokenFacts, now: datetime) -> TokenFacts:
+        """After the record changed: the facts from the cache, and the Secret as it now stands."""
+        ledger = await ledger_facts(self.deps, self.context.identity, self.state)
+        current = ledger.current
+        secret = await secret_facts(self.deps, self.context, current.record, self.state, now) if current else None
+        return replace(facts, ledger=ledger, secret=secret)
+
+
+def _current(facts: TokenFacts) -> VersionedRecord:
+    assert isinstance(facts.ledger, LedgerFacts)
+    assert facts.ledger.current is not None
+    return facts.ledger.current
+
+
+def _previous(facts: TokenFacts) -> VersionedRecord:
+    assert isinstance(facts.ledger, LedgerFacts)
+    assert facts.ledger.previous is not None
+    return facts.ledger.previous
