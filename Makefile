@@ -17,7 +17,7 @@ export CGO_ENABLED := 0
 help:
 	@echo "make demo      control plane + OpenBao + fake Astra + operator + examples, until Ctrl-C"
 	@echo "make test      lint, then the whole test suite (sets everything up itself)"
-	@echo "make lint      ruff + mypy (strict on operator/)"
+	@echo "make lint      ruff + mypy (strict on operator/) + the import-linter layering contracts"
 	@echo "make unit      unit tests only (no servers)"
 	@echo "make platform  the control plane and OpenBao in the foreground, for use by hand"
 	@echo "make bench     run the benchmarks in bench/"
@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml
 lint: venv
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)

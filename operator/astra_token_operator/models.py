@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
-from astra_token_operator.policy.durations import parse_duration, parse_percent
+from astra_token_operator.durations import parse_duration, parse_percent
 from astra_token_operator.times import to_rfc3339
 
 # Labels the operator puts on each AstraToken, so `kubectl get astratokens -l ...`
@@ -190,27 +190,6 @@ class RolloutRestartTarget(_Model):
     name: str
 
 
-class RenewBefore(_Model):
-    """How early to renew: a fraction of the lease, or a fixed period. Exactly one is set."""
-
-    fraction: float | None = None
-    period: timedelta | None = None
-
-    def ahead_of_end(self, lease_length: timedelta) -> timedelta:
-        """How long before the end of a lease of lease_length to renew it."""
-        if self.fraction is not None:
-            return lease_length * self.fraction
-        return self.period or timedelta(0)
-
-
-def parse_renew_before(value: int | str) -> RenewBefore:
-    if isinstance(value, str):
-        fraction = parse_percent(value)
-        if fraction is not None:
-            return RenewBefore(fraction=fraction)
-    return RenewBefore(period=parse_duration(value))
-
-
 class AstraTokenSpec(_Model):
     org_ref: str
     role_ref: str
@@ -226,14 +205,6 @@ class AstraTokenSpec(_Model):
     def ttl_delta(self) -> timedelta | None:
         """The token's own ttl, or None to use the role's."""
         return None if self.ttl is None else parse_duration(self.ttl)
-
-    @property
-    def renew_before_rule(self) -> RenewBefore:
-        return parse_renew_before(self.renew_before)
-
-    @property
-    def rotation_grace_delta(self) -> timedelta:
-        return parse_duration(self.rotation_grace_period)
 
 
 # ---------------------------------------------------------------- conditions

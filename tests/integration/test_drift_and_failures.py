@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -63,17 +62,6 @@ def test_edited_secret_is_restored_from_the_ledger_without_minting(
     wait_for(lambda: cluster.secret_data("tampered", namespace) == original, timeout=20,
              what="the Secret restored")
     assert mints(fake_astra, test_org.org_id) == before
-
-
-@pytest.fixture
-def paused_vault(platform: Platform) -> Iterator[Any]:
-    """OpenBao frozen (SIGSTOP): connections hang as with a partitioned Vault."""
-    child = platform.openbao.child
-    child.signal_group(signal.SIGSTOP)
-    try:
-        yield child
-    finally:
-        child.signal_group(signal.SIGCONT)
 
 
 def test_vault_down_new_tokens_wait_existing_secrets_stay_and_all_recover(

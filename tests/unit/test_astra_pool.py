@@ -25,7 +25,7 @@ async def test_a_rotated_root_token_gets_a_new_client_and_the_old_one_closes() -
     old = clients.get("org-1", SecretStr(TOKEN_A), SETTINGS)
     new = clients.get("org-1", SecretStr(TOKEN_B), SETTINGS)
     assert new is not old
-    assert clients.peek("org-1") is new
+    assert clients.get("org-1", SecretStr(TOKEN_B), SETTINGS) is new
     await clients.aclose_all()
     assert old.closed
     assert new.closed
@@ -45,7 +45,7 @@ async def test_a_discarded_org_is_closed_and_forgotten() -> None:
     client = clients.get("org-1", SecretStr(TOKEN_A), SETTINGS)
     await clients.discard("org-1")
     assert client.closed
-    assert clients.peek("org-1") is None
+    assert clients.get("org-1", SecretStr(TOKEN_A), SETTINGS) is not client
     await clients.discard("org-1")
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from astra_token_operator.policy.durations import (
+from astra_token_operator.durations import (
     DURATION_PATTERN,
     DurationError,
     format_duration,

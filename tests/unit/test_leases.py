@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from astra_token_operator.policy.durations import DurationError
+from astra_token_operator.durations import DurationError
 from astra_token_operator.policy.leases import (
     DEFAULT_ROTATION_GRACE_PERIOD,
     Decision,

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from astra_token_operator.durations import DURATION_PATTERN
 from astra_token_operator.models import (
     AstraOrgSpec,
     AstraOrgStatus,
@@ -29,11 +30,10 @@ from astra_token_operator.models import (
     effective_role_name,
     effective_secret_name,
     find_condition,
-    parse_renew_before,
     set_condition,
     status_patch,
 )
-from astra_token_operator.policy.durations import DURATION_PATTERN
+from astra_token_operator.policy.leases import renewal_policy
 from astra_token_operator.surface import OrgReason, TokenReason
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -123,8 +123,10 @@ def test_token_spec_defaults_renew_a_third_before_the_lease_ends() -> None:
     spec = AstraTokenSpec.model_validate({"orgRef": "prod", "roleRef": "app-rw"})
     assert spec.ttl_delta is None  # the role's ttl applies
     assert spec.renew_before == "33%"
-    assert spec.renew_before_rule.ahead_of_end(timedelta(hours=24)) == timedelta(hours=24) * 0.33
-    assert spec.rotation_grace_delta == timedelta(minutes=5)
+    policy = renewal_policy(role_ttl="24h", role_max_ttl="24h", renew_before=spec.renew_before,
+                            rotation_grace_period=spec.rotation_grace_period)
+    assert policy.renew_before == timedelta(hours=24) * 0.33
+    assert policy.rotation_grace_period == timedelta(minutes=5)
     assert spec.secret.name is None
     assert spec.rollout_restart_targets == []
 
@@ -152,8 +154,10 @@ def test_token_spec_reads_a_realistic_manifest() -> None:
     spec = AstraTokenSpec.model_validate(manifest)
     assert spec.ttl_delta == timedelta(hours=1)
     assert spec.metadata == {"owner": "team-orders", "ticket": "OPS-1234"}
-    assert spec.renew_before_rule.ahead_of_end(timedelta(hours=1)) == timedelta(minutes=10)
-    assert spec.rotation_grace_delta == timedelta(0)
+    policy = renewal_policy(role_ttl="24h", role_max_ttl="24h", token_ttl=spec.ttl, renew_before=spec.renew_before,
+                            rotation_grace_period=spec.rotation_grace_period)
+    assert policy.renew_before == timedelta(minutes=10)
+    assert policy.rotation_grace_period == timedelta(0)
     assert [(t.kind, t.name) for t in spec.rollout_restart_targets] == [
         ("Deployment", "orders-api"),
         ("StatefulSet", "orders-cache"),
@@ -162,14 +166,19 @@ def test_token_spec_reads_a_realistic_manifest() -> None:
 
 @pytest.mark.parametrize(("value", "fraction"), [("33%", 0.33), ("1%", 0.01), ("99%", 0.99), ("50%", 0.5)])
 def test_renew_before_percentages_are_fractions_of_the_lease(value: str, fraction: float) -> None:
-    assert parse_renew_before(value).fraction == pytest.approx(fraction)
+    spec = AstraTokenSpec.model_validate({"orgRef": "prod", "roleRef": "app-rw", "renewBefore": value})
+    ttl = timedelta(hours=100)  # long enough that no clamp applies
+    policy = renewal_policy(role_ttl=ttl, role_max_ttl=ttl, renew_before=spec.renew_before)
+    assert policy.renew_before.total_seconds() == pytest.approx(min(fraction, 0.5) * ttl.total_seconds())
 
 
 @pytest.mark.parametrize("bad", ["0%", "100%", "150%", "33"])
 def test_renew_before_outside_1_to_99_percent_is_refused(bad: str) -> None:
     spec = {"orgRef": "prod", "roleRef": "app-rw", "renewBefore": bad}
     if bad == "33":  # bare digits are seconds, which is fine
-        assert AstraTokenSpec.model_validate(spec).renew_before_rule.period == timedelta(seconds=33)
+        renew_before = AstraTokenSpec.model_validate(spec).renew_before
+        assert renewal_policy(role_ttl="1h", role_max_ttl="1h", renew_before=renew_before).renew_before == \
+            timedelta(seconds=33)
         return
     with pytest.raises(ValidationError, match="percentage from 1% to 99%"):
         AstraTokenSpec.model_validate(spec)

@@ -80,7 +80,7 @@ def facts_of(token: AstraToken) -> TokenFacts:
         namespace="team-a", name=token.metadata.name, uid="uid-1", generation=token.metadata.generation,
         logical_name=token.logical_name, metadata={}, secret_name=token.secret_name, has_restart_targets=False,
         owned_by_pod=False, requests=Requests(), status=token.status.model_dump(mode="json", by_alias=True),
-        conditions=tuple(token.status.conditions), labels={},
+        labels={},
         org=OrgFacts(name="acme", presence=Presence.PUBLISHED, ready=True, org_id=ORG_ID), role=None,
         policy=renewal_policy(role_ttl=H, role_max_ttl=24 * H),
         record_path_prefix=VAULT_PATH.removesuffix(CLIENT_ID))

@@ -63,10 +63,6 @@ class AstraClients:
         self._entries[org_id] = _Entry(client, fingerprint, settings)
         return client
 
-    def peek(self, org_id: str) -> AstraClient | None:
-        entry = self._entries.get(org_id)
-        return entry.client if entry else None
-
     async def discard(self, org_id: str) -> None:
         """Close and forget the org's client (the AstraOrg was deleted)."""
         entry = self._entries.pop(org_id, None)

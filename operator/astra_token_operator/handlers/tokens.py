@@ -4,7 +4,9 @@ finalizer revokes. Thin: everything is in reconcile/."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,14 +18,22 @@ from astra_token_operator.reconcile.finalize import delete_token
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.tokens import reconcile_token
 from astra_token_operator.surface import GROUP, REQUEST_ANNOTATIONS, TOKEN_PLURAL, VERSION
+from astra_token_operator.times import from_rfc3339
 
 RESUME_SPREAD_SECONDS = 10.0
 
 
 def _initial_delay(status: kopf.Status, **_: Any) -> float:
     """New tokens start at once; after a restart, existing ones spread over a few seconds so a
-    thousand daemons do not all call Vault in the same instant."""
-    return random.uniform(0, RESUME_SPREAD_SECONDS) if status.get("clientId") else 0.0  # noqa: S311
+    thousand daemons do not all call Vault in the same instant, each never past its next due time."""
+    if not status.get("clientId"):
+        return 0.0
+    spread = RESUME_SPREAD_SECONDS
+    due = status.get("nextActionAt")
+    if isinstance(due, str):
+        with contextlib.suppress(ValueError):
+            spread = min(spread, max(0.0, (from_rfc3339(due) - datetime.now(UTC)).total_seconds()))
+    return random.uniform(0, spread)  # noqa: S311
 
 
 @kopf.daemon(GROUP, VERSION, TOKEN_PLURAL, id="lifecycle", initial_delay=_initial_delay,

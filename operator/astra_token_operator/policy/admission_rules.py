@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from astra_token_operator.durations import DurationError, parse_duration
 from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_role_name
-from astra_token_operator.policy.durations import DurationError, parse_duration
 from astra_token_operator.policy.tenancy import matches_any, namespace_verdict
 from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
 

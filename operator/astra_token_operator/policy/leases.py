@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeAlias
 
-from astra_token_operator.policy.durations import format_duration, parse_duration, parse_percent
+from astra_token_operator.durations import format_duration, parse_duration, parse_percent
 from astra_token_operator.times import to_rfc3339
 
 Duration: TypeAlias = timedelta | str | int

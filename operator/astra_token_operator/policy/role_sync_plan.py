@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from astra_token_operator.durations import parse_duration
 from astra_token_operator.models import AstraRoleSpec, Condition, RoleSync, effective_role_name, set_condition
-from astra_token_operator.policy.durations import parse_duration
 from astra_token_operator.surface import (
     ANNOTATION_ASTRA_ROLE_NAME,
     API_VERSION,

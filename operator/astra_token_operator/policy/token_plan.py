@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeAlias
 
+from astra_token_operator.durations import DurationError, parse_duration
 from astra_token_operator.models import AstraTokenStatus, Condition, set_condition, status_patch
-from astra_token_operator.policy.durations import DurationError, parse_duration
 from astra_token_operator.policy.leases import (
     Lease,
     Renew,
@@ -135,8 +135,7 @@ class TokenFacts:
     has_restart_targets: bool
     owned_by_pod: bool
     requests: Requests
-    status: Mapping[str, Any]  # the status as the apiserver shows it, overlaid with what this process wrote
-    conditions: tuple[Condition, ...]
+    status: Mapping[str, Any]  # the status (JSON) as the apiserver shows it, overlaid with what this process wrote
     labels: Mapping[str, str]  # likewise
     # what it depends on
     org: OrgFacts
@@ -457,7 +456,7 @@ def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | No
     if waiting is not None:
         message += f"; next: {waiting.next.value} at {to_rfc3339(waiting.at)}"
     conditions = set_condition(
-        list(facts.conditions),
+        _conditions(facts),
         Condition(type=CONDITION_READY, status="True", reason=ready_reason(record), message=message,
                   observed_generation=facts.generation),
         now,
@@ -486,12 +485,16 @@ def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | No
 
 def blocked_status(facts: TokenFacts, blocked: Blocked, now: datetime) -> AstraTokenStatus:
     conditions = set_condition(
-        list(facts.conditions),
+        _conditions(facts),
         Condition(type=CONDITION_READY, status="False", reason=blocked.reason, message=blocked.message,
                   observed_generation=facts.generation),
         now,
     )
     return AstraTokenStatus(conditions=conditions, observed_generation=facts.generation)
+
+
+def _conditions(facts: TokenFacts) -> list[Condition]:
+    return [Condition.model_validate(raw) for raw in facts.status.get("conditions") or []]
 
 
 def _generated_on(text: str | None) -> datetime | None:

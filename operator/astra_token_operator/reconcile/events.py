@@ -10,11 +10,3 @@ class EventSink(Protocol):
     def info(self, reason: str, message: str) -> None: ...
 
     def warning(self, reason: str, message: str) -> None: ...
-
-
-class NoEvents:
-    def info(self, reason: str, message: str) -> None:
-        pass
-
-    def warning(self, reason: str, message: str) -> None:
-        pass

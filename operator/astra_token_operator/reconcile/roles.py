@@ -13,6 +13,7 @@ from astra_token_operator.kube import KubeError, KubeNotFound
 from astra_token_operator.lifecycle_log import warn_action
 from astra_token_operator.models import AstraRole as AstraRoleResource
 from astra_token_operator.models import AstraRoleStatus, Condition, set_condition, status_patch
+from astra_token_operator.policy.token_plan import Presence
 from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.verified import RoleState
@@ -28,8 +29,13 @@ def find_role(roles: list[AstraRole], *, role_id: str | None, astra_role_name: s
     return next((r for r in roles if r.name.strip().lower() == wanted), None)
 
 
-async def verify_role(deps: Deps, resource: AstraRoleResource) -> RoleState:
+async def verify_role(deps: Deps, resource: AstraRoleResource) -> RoleState | None:
+    """The role's state; None while its org's first verification is under way (the role stays
+    pending rather than reporting its org missing: the org's verdict wakes it)."""
     spec = resource.spec
+    verified = deps.runtime.verified
+    if verified.org(spec.org_ref) is None and verified.org_presence(spec.org_ref) is Presence.PENDING:
+        return None
     waiting = RoleState(
         name=resource.metadata.name,
         org_ref=spec.org_ref,
@@ -82,7 +88,10 @@ class RoleCycle:
             await self._write(resource, AstraRoleStatus(active_tokens=self._count(self.state)), quietly=True)
             return min(COUNT_REFRESH_SECONDS, self.next_verify - now)
         deps = self.deps
-        state = self.state = await verify_role(deps, resource)
+        found = await verify_role(deps, resource)
+        if found is None:  # its org is not verified yet: the org's verdict wakes this role
+            return NOT_READY_RETRY_SECONDS
+        state = self.state = found
         if deps.runtime.verified.publish_role(state):
             deps.runtime.wakeups.wake_kind("token")
             (self.events.info if state.ready else self.events.warning)(state.reason, state.message)

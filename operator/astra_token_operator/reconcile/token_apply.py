@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from astra_token_operator.kube import KubeError
+from astra_token_operator.kube import KubeAlreadyExists, KubeConflict, KubeError
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.policy.token_plan import (
     ClearRequests,
@@ -32,7 +32,14 @@ from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.minting import MintOrder, failpoint, mint, resolve_intent, revoke_and_record
 from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.reconcile.secrets import desired_secret
-from astra_token_operator.reconcile.token_facts import PassContext, created_by, ledger_facts, secret_facts
+from astra_token_operator.reconcile.token_facts import (
+    PassContext,
+    compare_secret,
+    created_by,
+    known_secret_facts,
+    ledger_facts,
+    secret_facts,
+)
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.records import Principal, RecordAction, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
@@ -68,8 +75,8 @@ class TokenApplier:
         match work:
             case ResolveIntent(intent):
                 await resolve_intent(self.deps, intent, self._client)
-                self.state.forget_ledger()
-                return replace(facts, ledger=await ledger_facts(self.deps, self.context.identity, self.state))
+                self.state.forget_ledger()  # the intent may have completed a mint: read what it left
+                return await self._refreshed(facts, now)
             case Mint():
                 return await self._mint(facts, work, now)
             case RecordRenewal():
@@ -186,15 +193,21 @@ class TokenApplier:
         current = _current(facts)
         desired = desired_secret(self.context.token, current.record, org_name=self.context.org.name)
         kube = self.deps.kube
-        found = self.state.secret_seen  # read by this pass's secret_facts, just before
-        if found is None:
-            written = await kube.create_secret(desired)
-            failpoint(self.deps.config, "after-secret")
-        elif not found.matches(desired):
-            written = await kube.update_secret(desired, resource_version=found.resource_version)
-        else:
-            written = found
-        self.state.secret_resource_version = written.resource_version
+        found = self.state.secret_seen  # as this pass last read or wrote it
+        try:
+            if found is None:
+                written = await kube.create_secret(desired)
+                failpoint(self.deps.config, "after-secret")
+            elif not found.matches(desired):
+                written = await kube.update_secret(desired, resource_version=found.resource_version)
+            else:
+                written = found
+        except (KubeConflict, KubeAlreadyExists):
+            # Changed since we looked (someone else's write, or ours whose watch event is late): look
+            # again and let the planner decide on what is there.
+            return replace(facts, secret=await secret_facts(self.deps, self.context, current.record, self.state,
+                                                            now))
+        self.state.secret_seen, self.state.secret_resource_version = written, written.resource_version
         if work.restore:
             # Someone deleted or edited the Secret: put back from the ledger, no mint.
             stored = await self._store(current, current.record.restored(actor=Principal.operator()))
@@ -204,8 +217,7 @@ class TokenApplier:
                        **self._log)
             self.events.warning(EventReason.SECRET_RESTORED, f"Secret {desired.name} restored from the ledger "
                                                              f"({what})")
-        return replace(facts, secret=await secret_facts(self.deps, self.context, _current(facts).record,
-                                                        self.state, now))
+        return replace(facts, secret=compare_secret(self.context, _current(facts).record, written))
 
     async def _restart(self, facts: TokenFacts, client_id: str) -> TokenFacts:
         context = self.context
@@ -260,10 +272,14 @@ class TokenApplier:
         return replace(facts, ledger=ledger)
 
     async def _refreshed(self, facts: TokenFacts, now: datetime) -> TokenFacts:
-        """After the record changed: the facts from the cache, and the Secret as it now stands."""
+        """After the record changed: the facts from the cache, and the Secret compared with the new
+        record (read only when this process has not looked at it yet)."""
         ledger = await ledger_facts(self.deps, self.context.identity, self.state)
         current = ledger.current
-        secret = await secret_facts(self.deps, self.context, current.record, self.state, now) if current else None
+        secret = None
+        if current is not None:
+            secret = known_secret_facts(self.context, current.record, self.state) or await secret_facts(
+                self.deps, self.context, current.record, self.state, now)
         return replace(facts, ledger=ledger, secret=secret)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from astra_token_operator.kube import SecretSnapshot
 from astra_token_operator.models import AstraToken
 from astra_token_operator.policy.leases import LeaseError, RenewalPolicy, renewal_policy
 from astra_token_operator.policy.tenancy import namespace_verdict
@@ -66,7 +67,7 @@ def base_facts(deps: Deps, token: AstraToken, state: TokenState, now: datetime) 
         has_restart_targets=bool(spec.rollout_restart_targets),
         owned_by_pod=ANNOTATION_OWNED_BY_POD in meta.annotations, requests=open_requests(token, state),
         status={**token.status.model_dump(mode="json", by_alias=True), **state.written_status},
-        conditions=tuple(token.status.conditions), labels={**meta.labels, **state.written_labels},
+        labels={**meta.labels, **state.written_labels},
         org=org, role=role, slack=state.slack, jitter=deps.rng.random(),
         drift_check_at=_drift_check_at(deps, state, now),
     )
@@ -106,7 +107,10 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
         return facts, None
     context = PassContext(token=token, org=org_state, role=role_state, policy=policy, identity=identity)
     try:
-        ledger = await ledger_facts(deps, identity, state, first_look=not token.status.client_id)
+        # A token that never reported a client id, on this process's first look, is most likely brand
+        # new: its mint claims the slot and finds out there. Any later pass reads the ledger.
+        first_look, state.looked = not state.looked and not token.status.client_id, True
+        ledger = await ledger_facts(deps, identity, state, first_look=first_look)
     except VaultError as exc:
         state.forget_ledger()
         return replace(facts, ledger=LedgerUnreadable(str(exc), VAULT if isinstance(exc, VaultUnavailable)
@@ -114,7 +118,8 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
     facts = replace(facts, ledger=ledger)
     if ledger.current is not None and (state.secret_dirty or facts.drift_check_at is None
                                        or now >= facts.drift_check_at):
-        facts = replace(facts, secret=await secret_facts(deps, context, ledger.current.record, state, now))
+        facts = replace(facts, secret=await secret_facts(deps, context, ledger.current.record, state, now),
+                        drift_check_at=_drift_check_at(deps, state, now))
     return facts, context
 
 
@@ -157,11 +162,25 @@ async def _read_ledger(deps: Deps, identity: TokenIdentity) -> LedgerCache:
 
 async def secret_facts(deps: Deps, context: PassContext, record: TokenRecord, state: TokenState,
                        now: datetime) -> SecretFacts:
+    """Read the Secret (one GET) and compare it with what ``record`` publishes."""
     desired = desired_secret(context.token, record, org_name=context.org.name)
     found = await deps.kube.read_secret(desired.namespace, desired.name)
     state.secret_checked_at, state.secret_dirty, state.secret_seen = now, False, found
+    return compare_secret(context, record, found)
+
+
+def known_secret_facts(context: PassContext, record: TokenRecord, state: TokenState) -> SecretFacts | None:
+    """The Secret as this pass last read or wrote it, compared with ``record``, without reading it
+    again; None when it has not been looked at (or something says it changed since)."""
+    if state.secret_checked_at is None or state.secret_dirty:
+        return None
+    return compare_secret(context, record, state.secret_seen)
+
+
+def compare_secret(context: PassContext, record: TokenRecord, found: SecretSnapshot | None) -> SecretFacts:
     if found is None:
         return SecretFacts(exists=False)
+    desired = desired_secret(context.token, record, org_name=context.org.name)
     drift = tuple(found.drift(desired))
     data_drift = [d for d in drift if not d.startswith(("label ", "annotation ", "owner "))]
     return SecretFacts(

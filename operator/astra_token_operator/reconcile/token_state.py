@@ -27,6 +27,7 @@ class LedgerCache:
 @dataclass
 class TokenState:
     ledger: LedgerCache | None = None  # None: read the ledger on the next pass
+    looked: bool = False  # a pass has looked at the ledger facts (the first one may skip reading them)
     failures: int = 0  # passes in a row that ended blocked
     cas_losses: int = 0  # check-and-sets lost in a row
     slack: timedelta = timedelta(0)  # the next pass may act this early (it wakes from a jittered sleep)

@@ -50,6 +50,7 @@ async def reconcile_token(deps: Deps, body: dict[str, Any], events: EventSink) -
     try:
         facts, report = await _converge(deps, token, state, facts, events, now)
     except PassBlocked as exc:
+        state.forget_ledger()
         problem = exc.blocked
     except StaleFacts:
         state.forget_ledger()
@@ -67,8 +68,9 @@ async def reconcile_token(deps: Deps, body: dict[str, Any], events: EventSink) -
                           f"the ledger record keeps changing under the operator ({exc}); is a second operator "
                           "writing the same Vault ledger?", retry_after=backoff_seconds(state.failures + 1, cap=30))
     except (VaultError, AstraError, KubeError) as exc:
-        if isinstance(exc, VaultError):
-            state.forget_ledger()  # a write may have landed although its answer was lost
+        # What the pass knew may be incomplete (a Vault write whose answer was lost may have landed,
+        # a mint may have got as far as its slot): the next pass reads the ledger again.
+        state.forget_ledger()
         problem = blocked_by(exc, state.failures + 1)
     else:
         if isinstance(report, Blocked):

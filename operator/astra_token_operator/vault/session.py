@@ -53,10 +53,6 @@ class VaultSession:
         self._generation = 0  # bumped by each login, so concurrent 403s log in once
         self._relogin_at: float | None = None
 
-    @property
-    def auth_method(self) -> str:
-        return self._auth.method
-
     def _client(self) -> hvac.Client:
         client: hvac.Client | None = getattr(self._local, "client", None)
         if client is None:

@@ -1,0 +1,400 @@
+"""In-memory implementations of the reconcile layer's ports (reconcile/ports.py)
+and a clock the tests move by hand, so reconcile_token and finalize_token run
+in unit tests without servers or sleeps. They keep the semantics the real
+systems have and the reconcile layer relies on: check-and-set versions in the
+ledger, tokens that Astra revokes and expires, Secrets with resourceVersions.
+Each counts the calls made to it, as the servers' own counters would."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import SecretStr
+
+from astra_token_operator.astra import (
+    AstraClientSettings,
+    AstraOrgInfo,
+    AstraRetryableError,
+    AstraRole,
+    CreatedToken,
+    RevokeOutcome,
+    TokenInfo,
+)
+from astra_token_operator.kube import DesiredSecret, KubeAlreadyExists, KubeConflict, SecretSnapshot
+from astra_token_operator.kube.patches import WorkloadKind
+from astra_token_operator.records import (
+    MintIntent,
+    Principal,
+    SlotClaim,
+    SlotOutcome,
+    SlotStatus,
+    TokenRecord,
+    VersionedRecord,
+    VersionedSlot,
+)
+from astra_token_operator.vault import VaultCasMismatch, VaultUnavailable
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta | float) -> None:
+        self.now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+
+
+# --- Vault ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Key:
+    versions: list[Any] = field(default_factory=list)  # stored payloads, version n at index n-1
+
+
+class InMemoryLedger:
+    """The ledger's contract: records, slots and intents, each write a new version, check-and-set
+    refusals as VaultCasMismatch. ``down`` makes every call VaultUnavailable."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, _Key] = {}
+        self.calls: Counter[str] = Counter()
+        self.down = False
+        self.deletions: dict[str, Principal] = {}
+
+    def _call(self, operation: str) -> None:
+        self.calls[operation] += 1
+        if self.down:
+            raise VaultUnavailable(f"Vault {operation}: connection refused", operation=operation, path="?")
+
+    def _latest(self, key: str) -> tuple[Any, int] | None:
+        found = self.keys.get(key)
+        if found is None or not found.versions or found.versions[-1] is None:
+            return None
+        return found.versions[-1], len(found.versions)
+
+    def _cas_write(self, operation: str, key: str, value: Any, cas: int | None) -> int:
+        entry = self.keys.setdefault(key, _Key())
+        current = len(entry.versions)
+        if cas is not None and cas != current:
+            raise VaultCasMismatch(f"Vault {operation} {key}: check-and-set lost (expected version {cas})",
+                                   operation=operation, path=key)
+        entry.versions.append(value)
+        return len(entry.versions)
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    # records
+    def record_display_path(self, org_id: str, client_id: str) -> str:
+        return f"secret/astra-tokens/orgs/{org_id}/tokens/{client_id}"
+
+    async def read_record(self, org_id: str, client_id: str) -> VersionedRecord | None:
+        self._call("read")
+        found = self._latest(f"tokens/{org_id}/{client_id}")
+        return None if found is None else VersionedRecord(found[0], found[1])
+
+    async def write_record(self, record: TokenRecord, expected_version: int | None = None) -> int:
+        self._call("write")
+        if expected_version == 1:
+            self.calls["set-max-versions"] += 1
+        return self._cas_write("write", f"tokens/{record.org_id}/{record.client_id}", record, expected_version)
+
+    def records(self, org_id: str) -> dict[str, TokenRecord]:
+        prefix = f"tokens/{org_id}/"
+        return {key.removeprefix(prefix): entry.versions[-1] for key, entry in self.keys.items()
+                if key.startswith(prefix) and entry.versions}
+
+    def history(self, org_id: str, client_id: str) -> list[TokenRecord]:
+        return list(self.keys[f"tokens/{org_id}/{client_id}"].versions)
+
+    def bump(self, org_id: str, client_id: str) -> None:
+        """Another writer writes the record again, as it is (its version moves on)."""
+        entry = self.keys[f"tokens/{org_id}/{client_id}"]
+        entry.versions.append(entry.versions[-1])
+
+    # slots
+    @staticmethod
+    def _slot_key(org_id: str, role_name: str, logical_name: str) -> str:
+        return f"slots/{org_id}/{role_name}/{logical_name}"
+
+    async def read_slot(self, org_id: str, role_name: str, logical_name: str) -> VersionedSlot | None:
+        self._call("read-slot")
+        found = self._latest(self._slot_key(org_id, role_name, logical_name))
+        return None if found is None else VersionedSlot(found[0], found[1])
+
+    async def claim_slot(self, org_id: str, role_name: str, logical_name: str, claim: SlotClaim) -> SlotOutcome:
+        self._call("claim-slot")
+        key = self._slot_key(org_id, role_name, logical_name)
+        found = self._latest(key)
+        if found is None:
+            version = self._cas_write("claim-slot", key, claim, len(self.keys.get(key, _Key()).versions))
+            return SlotOutcome(SlotStatus.CLAIMED, claim, version)
+        holder, version = found
+        status = SlotStatus.ALREADY_OURS if holder.owner.uid == claim.owner.uid else SlotStatus.HELD_BY
+        return SlotOutcome(status, holder, version)
+
+    async def update_slot(self, org_id: str, role_name: str, logical_name: str, claim: SlotClaim,
+                          expected_version: int | None = None) -> SlotOutcome:
+        self._call("update-slot")
+        key = self._slot_key(org_id, role_name, logical_name)
+        found = self._latest(key)
+        if expected_version is None or found is None or found[1] != expected_version:
+            self.calls["update-slot-read"] += 1
+            if found is not None and found[0].owner.uid != claim.owner.uid:
+                return SlotOutcome(SlotStatus.HELD_BY, found[0], found[1])
+            expected_version = found[1] if found is not None else len(self.keys.get(key, _Key()).versions)
+        version = self._cas_write("update-slot", key, claim, expected_version)
+        return SlotOutcome(SlotStatus.CLAIMED, claim, version)
+
+    async def free_slot(self, org_id: str, role_name: str, logical_name: str, owner_uid: str) -> bool:
+        self._call("free-slot")
+        key = self._slot_key(org_id, role_name, logical_name)
+        found = self._latest(key)
+        if found is None or found[0].owner.uid != owner_uid:
+            return False
+        del self.keys[key]
+        return True
+
+    # intents
+    async def write_intent(self, intent: MintIntent) -> int:
+        self._call("write-intent")
+        key = f"intents/{intent.intent_id}"
+        if self._latest(key) is not None:
+            raise VaultCasMismatch(f"Vault write-intent {key}: check-and-set lost (intent id already used)",
+                                   operation="write-intent", path=key)
+        self.keys[key] = _Key([intent])
+        return 1
+
+    async def read_intent(self, intent_id: str) -> MintIntent | None:
+        self._call("read-intent")
+        found = self._latest(f"intents/{intent_id}")
+        return None if found is None else found[0]
+
+    async def list_intents(self) -> list[MintIntent]:
+        self._call("list-intents")
+        return [entry.versions[-1] for key, entry in self.keys.items() if key.startswith("intents/")]
+
+    async def delete_intent(self, intent_id: str) -> None:
+        self._call("delete-intent")
+        self.keys.pop(f"intents/{intent_id}", None)
+
+    # who deleted what
+    async def write_deletion(self, owner_uid: str, who: Principal) -> None:
+        self._call("write-deletion")
+        self.deletions[owner_uid] = who
+
+    async def read_deletion(self, owner_uid: str) -> Principal | None:
+        self._call("read-deletion")
+        return self.deletions.get(owner_uid)
+
+    async def forget_deletion(self, owner_uid: str) -> None:
+        self._call("forget-deletion")
+        self.deletions.pop(owner_uid, None)
+
+    async def read_root_token(self, path: str, key: str = "token") -> SecretStr:
+        self._call("read-root-token")
+        return SecretStr("AstraCS:root")
+
+
+# --- Astra ---------------------------------------------------------------------------------------
+
+@dataclass
+class FakeToken:
+    client_id: str
+    description: str
+    token: str
+    expiry: datetime | None
+    revoked: bool = False
+
+
+class InMemoryAstra:
+    """One org's DevOps API: tokens made, listed, revoked, and dead past their tokenExpiry."""
+
+    def __init__(self, org_id: str, clock: FakeClock) -> None:
+        self.org_id, self.clock = org_id, clock
+        self.tokens: dict[str, FakeToken] = {}
+        self.calls: Counter[str] = Counter()
+        self.down = False
+        self._ids = (f"client{n:018d}" for n in itertools.count(1))
+
+    def _call(self, endpoint: str) -> None:
+        self.calls[endpoint] += 1
+        if self.down:
+            raise AstraRetryableError("Astra answered 503", org_id=self.org_id, endpoint=endpoint, status=503)
+
+    def valid(self, client_id: str) -> bool:
+        token = self.tokens.get(client_id)
+        return token is not None and not token.revoked and (token.expiry is None or self.clock() < token.expiry)
+
+    def valid_ids(self) -> set[str]:
+        return {client_id for client_id in self.tokens if self.valid(client_id)}
+
+    async def create_token(self, *, role_ids: Sequence[str], description: str,
+                           token_expiry: datetime | None = None) -> CreatedToken:
+        self._call("create")
+        client_id = next(self._ids)
+        token = f"AstraCS:{client_id}:{secrets.token_hex(32)}"
+        self.tokens[client_id] = FakeToken(client_id, description, token, token_expiry)
+        return CreatedToken.model_validate({
+            "clientId": client_id, "secret": secrets.token_hex(16), "token": token, "orgId": self.org_id,
+            "roles": list(role_ids), "generatedOn": self.clock().isoformat(), "description": description,
+            "tokenExpiry": token_expiry})
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        self._call("list")
+        return [TokenInfo.model_validate({"clientId": t.client_id, "generatedOn": self.clock().isoformat(),
+                                          "description": t.description})
+                for t in self.tokens.values() if not t.revoked]
+
+    async def revoke_token(self, client_id: str) -> RevokeOutcome:
+        self._call("revoke")
+        token = self.tokens.get(client_id)
+        if token is None or token.revoked:
+            return RevokeOutcome.ALREADY_GONE
+        token.revoked = True
+        return RevokeOutcome.REVOKED
+
+    async def list_roles(self) -> list[AstraRole]:
+        self._call("list-roles")
+        return [AstraRole(id="r-1", name="R/W User")]
+
+    async def current_org(self) -> AstraOrgInfo:
+        self._call("current-org")
+        return AstraOrgInfo(id=self.org_id, name="Acme")
+
+
+class InMemoryAstraPool:
+    def __init__(self, *orgs: InMemoryAstra) -> None:
+        self.orgs = {org.org_id: org for org in orgs}
+
+    def get(self, org_id: str, root_token: SecretStr, settings: AstraClientSettings | None = None) -> InMemoryAstra:
+        return self.orgs[org_id]
+
+    async def discard(self, org_id: str) -> None:
+        pass
+
+
+# --- Kubernetes ----------------------------------------------------------------------------------
+
+class InMemoryKube:
+    """Secrets with resourceVersions, custom objects' status and metadata, rollout restarts."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[tuple[str, str], SecretSnapshot] = {}
+        self.status: dict[tuple[str, str], dict[str, Any]] = {}
+        self.labels: dict[tuple[str, str], dict[str, str]] = {}
+        self.annotations: dict[tuple[str, str], dict[str, str]] = {}
+        self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+        self.restarts: list[tuple[str, str, str, str]] = []  # namespace, kind, name, value
+        self.writes: Counter[str] = Counter()
+        self.reads: Counter[str] = Counter()
+        self._versions = itertools.count(1)
+
+    def _snapshot(self, desired: DesiredSecret) -> SecretSnapshot:
+        return SecretSnapshot(namespace=desired.namespace, name=desired.name, uid=f"secret-{desired.name}",
+                              resource_version=str(next(self._versions)), data=dict(desired.data),
+                              labels=dict(desired.labels), annotations=dict(desired.annotations),
+                              owner_uids=[desired.owner.uid], type=desired.type)
+
+    async def read_secret(self, namespace: str, name: str) -> SecretSnapshot | None:
+        self.reads["secret"] += 1
+        return self.secrets.get((namespace, name))
+
+    async def create_secret(self, desired: DesiredSecret) -> SecretSnapshot:
+        self.writes["create secret"] += 1
+        if (desired.namespace, desired.name) in self.secrets:
+            raise KubeAlreadyExists("the Secret exists", operation="create", kind="secrets")
+        snapshot = self.secrets[(desired.namespace, desired.name)] = self._snapshot(desired)
+        return snapshot
+
+    async def update_secret(self, desired: DesiredSecret, *, resource_version: str) -> SecretSnapshot:
+        self.writes["update secret"] += 1
+        found = self.secrets.get((desired.namespace, desired.name))
+        if found is None or found.resource_version != resource_version:
+            raise KubeConflict("the Secret changed", operation="update", kind="secrets")
+        snapshot = self.secrets[(desired.namespace, desired.name)] = self._snapshot(desired)
+        return snapshot
+
+    async def delete_secret(self, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        self.writes["delete secret"] += 1
+        return self.secrets.pop((namespace, name), None) is not None
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str:
+        return self.secrets[(namespace, name)].data[key].get_secret_value()
+
+    async def get_object(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.objects.get((plural, namespace, name))
+
+    async def list_objects(self, plural: str, label_selector: str | None = None,
+                           namespace: str | None = None) -> list[dict[str, Any]]:
+        return [o for (p, ns, _), o in self.objects.items() if p == plural and (namespace is None or ns == namespace)]
+
+    async def create_object(self, plural: str, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        self.writes[f"create {plural}"] += 1
+        self.objects[(plural, namespace, body["metadata"]["name"])] = body
+        return body
+
+    async def patch_object(self, plural: str, name: str, patch: dict[str, Any],
+                           namespace: str | None = None) -> dict[str, Any]:
+        self.writes[f"patch {plural}"] += 1
+        return self.objects[(plural, namespace, name)]
+
+    async def delete_object(self, plural: str, name: str, namespace: str | None = None, *,
+                            uid: str | None = None) -> bool:
+        self.writes[f"delete {plural}"] += 1
+        return self.objects.pop((plural, namespace, name), None) is not None
+
+    async def patch_status(self, plural: str, name: str, status: dict[str, Any],
+                           namespace: str | None = None) -> None:
+        self.writes[f"patch {plural}/status"] += 1
+        self.status.setdefault((namespace or "", name), {}).update(status)
+
+    async def patch_metadata(self, plural: str, name: str, *, namespace: str | None = None,
+                             labels: Mapping[str, str | None] | None = None,
+                             annotations: Mapping[str, str | None] | None = None) -> None:
+        self.writes[f"patch {plural}"] += 1
+        for store, changes in ((self.labels, labels), (self.annotations, annotations)):
+            current = store.setdefault((namespace or "", name), {})
+            for key, value in (changes or {}).items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+
+    async def restart_rollout(self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str,
+                              value: str) -> bool:
+        self.writes[f"restart {kind}"] += 1
+        self.restarts.append((namespace, kind, name, value))
+        return True
+
+    async def namespace_labels(self, name: str) -> dict[str, str] | None:
+        return {}
+
+    @property
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
+
+
+class RecordedEvents:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def info(self, reason: str, message: str) -> None:
+        self.seen.append(("Normal", reason, message))
+
+    def warning(self, reason: str, message: str) -> None:
+        self.seen.append(("Warning", reason, message))
+
+    def reasons(self) -> list[str]:
+        return [reason for _, reason, _ in self.seen]

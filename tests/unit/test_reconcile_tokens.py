@@ -1,0 +1,310 @@
+"""reconcile_token and delete_token against in-memory Vault, Astra and Kubernetes
+(tests/unit/fakes.py) on a clock the tests move: what a user would see of a
+token's life (its Secret, its ledger record, Astra's view, its status and
+Events), and what each step costs in calls."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fakes import FakeClock, InMemoryAstra, InMemoryAstraPool, InMemoryKube, InMemoryLedger, RecordedEvents
+from pydantic import SecretStr
+
+from astra_token_operator.config import OperatorConfig
+from astra_token_operator.models import AstraOrgSpec
+from astra_token_operator.reconcile.errors import PassBlocked
+from astra_token_operator.reconcile.finalize import delete_token
+from astra_token_operator.reconcile.minting import TokenIdentity, make_marker
+from astra_token_operator.reconcile.ports import Deps
+from astra_token_operator.reconcile.runtime import Runtime
+from astra_token_operator.reconcile.tokens import reconcile_token
+from astra_token_operator.reconcile.verified import OrgState, RoleState
+from astra_token_operator.reconcile.wakeups import VAULT
+from astra_token_operator.records import MintIntent, OwnerRef, Principal, RecordAction, RecordState, SlotClaim
+
+ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
+NS = "team-a"
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+class World:
+    """One org, one role (ttl 1h, maxTtl 3h), an operator process (its runtime) and the systems."""
+
+    def __init__(self, config: OperatorConfig | None = None) -> None:
+        self.config = config or OperatorConfig()
+        self.clock = FakeClock()
+        self.ledger = InMemoryLedger()
+        self.astra = InMemoryAstra(ORG_ID, self.clock)
+        self.kube = InMemoryKube()
+        self.events = RecordedEvents()
+        self.deps = self._process()
+
+    def _process(self) -> Deps:
+        runtime = Runtime()
+        spec = AstraOrgSpec.model_validate({"orgId": ORG_ID, "rootTokenRef": {"vault": {"path": "astra/root"}},
+                                            "allowedNamespaces": ["*"]})
+        runtime.verified.record_listing({"acme"}, {"reader"})
+        runtime.verified.publish_org(OrgState(name="acme", spec=spec, ready=True, reason="Verified", message="ok",
+                                              root_token=SecretStr("AstraCS:root"), org_name="Acme"))
+        runtime.verified.publish_role(RoleState(name="reader", org_ref="acme", role_name="reader", ready=True,
+                                                reason="Verified", message="ok", role_id="r-1", ttl=H,
+                                                max_ttl=3 * H))
+        return Deps(config=self.config, ledger=self.ledger, astra=InMemoryAstraPool(self.astra),
+                    kube=self.kube, runtime=runtime, clock=self.clock, rng=random.Random(7))
+
+    def restart(self) -> None:
+        """A new operator process: nothing remembered, the same systems."""
+        self.deps = self._process()
+
+    def body(self, name: str = "app", uid: str = "uid-1", **spec: Any) -> dict[str, Any]:
+        key = (NS, name)
+        annotations = {**self.kube.annotations.get(key, {}), **spec.pop("annotations", {})}
+        return {"metadata": {"name": name, "namespace": NS, "uid": uid, "generation": 1,
+                             "labels": self.kube.labels.get(key, {}), "annotations": annotations},
+                "spec": {"orgRef": "acme", "roleRef": "reader", "renewBefore": "20m", "rotationGracePeriod": "5m",
+                         **spec},
+                "status": self.kube.status.get(key, {})}
+
+    async def pass_(self, name: str = "app", **spec: Any) -> float:
+        return await reconcile_token(self.deps, self.body(name, **spec), self.events)
+
+    def status(self, name: str = "app") -> dict[str, Any]:
+        return self.kube.status.get((NS, name), {})
+
+    def ready(self, name: str = "app") -> dict[str, Any]:
+        return next(c for c in self.status(name)["conditions"] if c["type"] == "Ready")
+
+    def published(self, name: str = "app") -> str:
+        return self.kube.secret_value(NS, name, "clientId")
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_a_first_token_is_minted_recorded_and_published_in_five_vault_calls(world: World) -> None:
+    wait = await world.pass_()
+    client_id = world.status()["clientId"]
+    assert world.ready()["reason"] == "Issued"
+    assert world.published() == client_id
+    assert world.astra.valid(client_id)
+    record = world.ledger.records(ORG_ID)[client_id]
+    assert (record.state, record.owner.uid if record.owner else None) == (RecordState.ACTIVE, "uid-1")
+    assert world.ledger.total == 5, world.ledger.calls
+    assert world.kube.total_writes == 3, world.kube.writes  # the Secret, the labels, the status
+    assert world.events.reasons() == ["Issued"]
+    assert timedelta(seconds=wait) <= 40 * M  # the renewal is due at 40 minutes
+
+
+async def test_a_pass_at_rest_writes_nothing(world: World) -> None:
+    await world.pass_()
+    vault, kube = world.ledger.total, world.kube.total_writes
+    world.clock.advance(5 * M)
+    await world.pass_()
+    assert (world.ledger.total, world.kube.total_writes) == (vault, kube)
+
+
+async def test_a_renewal_costs_at_most_two_vault_calls_and_republishes_the_expiry() -> None:
+    world = World(OperatorConfig(drift_check_interval_seconds=86400))  # no drift check in between
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.clock.advance(41 * M)
+    vault, reads, writes = world.ledger.total, world.kube.reads["secret"], world.kube.total_writes
+    await world.pass_()
+    assert world.ledger.total - vault <= 2
+    assert world.kube.reads["secret"] == reads  # what this process wrote last is what it compares with
+    assert world.kube.total_writes - writes == 2  # the Secret's expiresAt and the status
+    assert world.status()["renewals"] == 1
+    assert world.status()["clientId"] == client_id
+    assert world.kube.secret_value(NS, "app", "expiresAt") == world.status()["leaseExpiresAt"]
+    assert world.ready()["reason"] == "Renewed"
+
+
+async def test_a_token_lives_renews_rotates_and_its_predecessor_dies_after_its_grace(world: World) -> None:
+    await world.pass_()
+    first = world.status()["clientId"]
+    seen = {first}
+    end = world.clock() + 3 * H + 10 * M
+    while world.clock() < end:  # each pass when it asks to be woken, or every five minutes
+        wait = await world.pass_()
+        world.clock.advance(min(wait, 300))
+        seen.add(world.status()["clientId"])
+    current = world.status()["clientId"]
+    assert len(seen) >= 2, "the token was never rotated"
+    assert world.astra.valid(current)
+    assert world.astra.valid_ids() == {current}, "a rotated-out token outlived its grace"
+    old = world.ledger.records(ORG_ID)[first]
+    assert old.state is RecordState.REVOKED
+    assert old.superseded_by is not None
+    assert "Rotated" in world.events.reasons()
+    assert "SupersededRevoked" in world.events.reasons()
+
+
+async def test_a_lost_check_and_set_is_read_again_and_decided_at_once(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.ledger.bump(ORG_ID, client_id)  # a previous process wrote the record after we read it
+    world.clock.advance(41 * M)
+    assert await world.pass_() == 0.0  # lost: look again at once, nothing reported
+    assert world.ready()["status"] == "True"
+    await world.pass_()
+    assert world.status()["renewals"] == 1
+    assert "VaultUnavailable" not in world.events.reasons()
+
+
+async def test_vault_down_blocks_waits_for_vault_and_keeps_the_secret(world: World) -> None:
+    await world.pass_()
+    secret = world.kube.secrets[(NS, "app")]
+    world.ledger.down = True
+    world.restart()  # nothing cached: the pass must read Vault
+    wait = await world.pass_()
+    assert world.ready()["reason"] == "VaultUnavailable"
+    assert world.kube.secrets[(NS, "app")] == secret
+    assert world.deps.runtime.wakeups.parked(VAULT) == 1  # woken as soon as Vault answers
+    assert wait <= 30
+    world.ledger.down = False
+    await world.pass_()
+    assert world.ready()["status"] == "True"
+
+
+async def test_astra_down_makes_a_new_token_wait_not_fail(world: World) -> None:
+    world.astra.down = True
+    await world.pass_()
+    assert world.ready()["reason"] == "AstraError"
+    world.astra.down = False
+    await world.pass_()
+    assert world.ready()["reason"] == "Issued"
+    assert len(world.astra.valid_ids()) == 1
+
+
+async def test_a_restart_mints_nothing_and_reads_the_ledger_once(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.restart()
+    created = world.astra.calls["create"]
+    await world.pass_()
+    assert world.astra.calls["create"] == created
+    assert world.status()["clientId"] == client_id
+
+
+async def test_a_deleted_secret_is_restored_from_the_ledger_without_minting(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    del world.kube.secrets[(NS, "app")]
+    world.deps.runtime.secret_changed("uid-1")
+    await world.pass_()
+    assert world.published() == client_id
+    assert world.astra.calls["create"] == 1
+    assert "SecretRestored" in world.events.reasons()
+    assert world.ledger.records(ORG_ID)[client_id].last_action is RecordAction.RESTORED
+
+
+async def test_revoke_now_revokes_then_replaces_and_clears_the_request(world: World) -> None:
+    await world.pass_()
+    old = world.status()["clientId"]
+    await world.pass_(annotations={"astra-tokens.io/revoke": "now", "astra-tokens.io/requested-by": "bob"})
+    new = world.status()["clientId"]
+    assert new != old
+    assert not world.astra.valid(old)
+    assert world.astra.valid(new)
+    record = world.ledger.records(ORG_ID)[old]
+    assert (record.state, record.revoked_by) == (RecordState.REVOKED, Principal(username="bob"))
+    assert "astra-tokens.io/revoke" not in world.kube.annotations.get((NS, "app"), {})
+
+
+async def test_an_expired_lease_found_after_downtime_is_revoked_and_replaced(world: World) -> None:
+    await world.pass_()
+    old = world.status()["clientId"]
+    world.restart()
+    world.clock.advance(H + M)  # the operator was down past the lease
+    await world.pass_()
+    assert world.ledger.records(ORG_ID)[old].state is RecordState.EXPIRED
+    assert not world.astra.valid(old)
+    assert world.status()["clientId"] != old
+    assert "LeaseExpired" in world.events.reasons()
+
+
+async def test_an_interrupted_mint_leaves_nothing_in_astra_the_ledger_does_not_know(world: World) -> None:
+    # A mint died between the Astra create and the record: slot claimed, intent written, token in Astra.
+    owner = OwnerRef(kind="AstraToken", namespace=NS, name="app", uid="uid-1")
+    await world.ledger.claim_slot(ORG_ID, "reader", "app", SlotClaim(client_id="", owner=owner,
+                                                                     claimed_at=world.clock()))
+    identity = TokenIdentity(owner=owner, org_id=ORG_ID, role_name="reader", role_id="r-1", logical_name="app")
+    marker = make_marker(identity, "", "0123456789ab")
+    await world.ledger.write_intent(MintIntent(intent_id="uid-1", owner=owner, org_id=ORG_ID, role_id="r-1",
+                                               role_name="reader", logical_name="app", marker=marker,
+                                               created_at=world.clock()))
+    orphan = (await world.astra.create_token(role_ids=["r-1"], description=marker)).client_id
+    await world.pass_()
+    await world.pass_()
+    current = world.status()["clientId"]
+    assert not world.astra.valid(orphan)
+    assert world.astra.valid_ids() == {current}
+    assert "intents/uid-1" not in world.ledger.keys
+
+
+async def test_deleting_revokes_records_who_and_frees_the_name(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    await world.ledger.write_deletion("uid-1", Principal(username="carol"))
+    await delete_token(world.deps, world.body(), world.events)
+    assert not world.astra.valid(client_id)
+    record = world.ledger.records(ORG_ID)[client_id]
+    assert (record.state, record.revoked_by) == (RecordState.REVOKED, Principal(username="carol"))
+    assert (NS, "app") not in world.kube.secrets
+    assert await world.ledger.read_slot(ORG_ID, "reader", "app") is None
+    assert "Revoked" in world.events.reasons()
+
+
+async def test_abandoning_leaves_the_token_valid_and_says_who(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    await world.ledger.write_deletion("uid-1", Principal(username="admin"))
+    await delete_token(world.deps, world.body(annotations={"astra-tokens.io/abandon": "true"}), world.events)
+    assert world.astra.valid(client_id)
+    record = world.ledger.records(ORG_ID)[client_id]
+    assert (record.state, record.actor) == (RecordState.ABANDONED, Principal(username="admin"))
+
+
+async def test_a_deletion_while_astra_is_down_keeps_trying_then_hands_over(world: World) -> None:
+    await world.pass_()
+    world.astra.down = True
+    with pytest.raises(PassBlocked) as raised:
+        await delete_token(world.deps, world.body(), world.events, patience_seconds=0)
+    assert "revocation is retried" in raised.value.blocked.message
+    assert "abandon" not in raised.value.blocked.message
+    world.astra.down = False
+    await delete_token(world.deps, world.body(), world.events)
+    assert world.astra.valid_ids() == set()
+
+
+async def test_a_mint_killed_after_its_record_is_completed_and_published_not_minted_again(world: World) -> None:
+    # The slot is claimed (no client id yet), the intent written, the token made and recorded; then the
+    # process died before moving the slot and deleting the intent.
+    await world.pass_()
+    first = world.status()["clientId"]
+    record = world.ledger.records(ORG_ID)[first]
+    owner = OwnerRef(kind="AstraToken", namespace=NS, name="app", uid="uid-1")
+    world.ledger.keys.clear()
+    world.kube.secrets.clear()
+    world.kube.status.clear()
+    await world.ledger.claim_slot(ORG_ID, "reader", "app", SlotClaim(client_id="", owner=owner,
+                                                                     claimed_at=world.clock()))
+    marker = world.astra.tokens[first].description
+    await world.ledger.write_intent(MintIntent(intent_id="uid-1", owner=owner, org_id=ORG_ID, role_id="r-1",
+                                               role_name="reader", logical_name="app", marker=marker,
+                                               created_at=world.clock()))
+    await world.ledger.write_record(record, expected_version=0)
+    world.restart()
+    while await world.pass_() == 0.0:  # a pass that learns the slot was ours already looks again at once
+        pass
+    assert world.status()["clientId"] == first
+    assert world.published() == first
+    assert world.astra.calls["create"] == 1
+    assert world.astra.valid_ids() == {first}
+    assert "intents/uid-1" not in world.ledger.keys
