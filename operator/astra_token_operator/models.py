@@ -307,6 +307,7 @@ class ObjectMeta(_Model):
     generation: int | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    finalizers: list[str] = Field(default_factory=list)
 
 
 class AstraOrg(_Model):

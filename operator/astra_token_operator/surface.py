@@ -13,6 +13,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 ORG_PLURAL = "astraorgs"
 ROLE_PLURAL = "astraroles"
 TOKEN_PLURAL = "astratokens"  # noqa: S105 (a resource name, not a password)
+TOKEN_KIND = "AstraToken"  # noqa: S105 (a kind, not a password)
 
 # The finalizer that revokes a token before its AstraToken goes; Kopf's own bookkeeping lives
 # under a prefix of its own, so annotations under astra-tokens.io/ stay visible to our handlers.

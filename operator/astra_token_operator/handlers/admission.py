@@ -7,7 +7,6 @@ org selects namespaces by label)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +19,8 @@ from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
+    finalizers_at_creation,
+    labels_at_creation,
     org_problems,
     principal_json,
     request_changed,
@@ -27,6 +28,7 @@ from astra_token_operator.policy.admission_rules import (
     token_create_problems,
     token_update_problems,
 )
+from astra_token_operator.reconcile.finalize import remember_deleter
 from astra_token_operator.reconcile.orgs import root_token_namespaces
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.records import Principal
@@ -39,9 +41,6 @@ from astra_token_operator.surface import (
     TOKEN_PLURAL,
     VERSION,
 )
-from astra_token_operator.vault import VaultError
-
-logger = logging.getLogger("astra_token_operator.policy.admission_rules")
 
 # Kopf passes each index as a keyword argument named after its id.
 OrgIndex = Mapping[str, Iterable[dict[str, Any]]]
@@ -120,12 +119,21 @@ def _token(body: kopf.Body | dict[str, Any]) -> AstraToken:
 @kopf.on.mutate(GROUP, VERSION, TOKEN_PLURAL, id="stamp-token", operations={"CREATE", "UPDATE"},
                 persistent=True)
 def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, operation: str = "",
-                old: Any = None, **_: Any) -> None:
-    """created-by on CREATE (whatever the client sent is replaced); requested-by
-    when a renew or revoke request is made, so the ledger can say who asked."""
-    annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
+                old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
+                **_: Any) -> None:
+    """created-by on CREATE (whatever the client sent is replaced), with the finalizer and the
+    lookup labels known already, so the operator need not write them itself; requested-by when a
+    renew or revoke request is made, so the ledger can say who asked."""
+    metadata = patch.setdefault("metadata", {})
+    annotations = metadata.setdefault("annotations", {})
     if operation == "CREATE":
         annotations[ANNOTATION_CREATED_BY] = principal_json(userinfo)
+        token = _token(body)
+        metadata["finalizers"] = finalizers_at_creation(token.metadata.finalizers)
+        labels = labels_at_creation(token, _org(admission_orgs, token.spec.org_ref),
+                                    _role(admission_roles, token.spec.role_ref))
+        if labels:
+            metadata["labels"] = {**token.metadata.labels, **labels}
         return
     new_annotations = dict(body.get("metadata", {}).get("annotations") or {})
     old_annotations = dict(((old or {}).get("metadata") or {}).get("annotations") or {})
@@ -175,10 +183,7 @@ async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool,
         return
     who = Principal(username=str(userinfo.get("username", "")), uid=str(userinfo.get("uid", "")),
                     groups=[str(g) for g in userinfo.get("groups") or []])
-    try:
-        await memo.deps.ledger.write_deletion(uid, who)
-    except VaultError as exc:
-        logger.warning("action=record-deleter uid=%s the deleter could not be recorded: %s", uid, exc)
+    await remember_deleter(memo.deps, uid, who)
 
 
 # --- AstraOrg and AstraRole ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from astra_token_operator.reconcile.ports import Deps
-from astra_token_operator.surface import LABEL_MANAGED
+from astra_token_operator.surface import LABEL_MANAGED, TOKEN_KIND
 
 
 @kopf.on.event("v1", "secrets", id="managed-secret", labels={LABEL_MANAGED: "true"})
@@ -19,5 +19,5 @@ async def managed_secret_changed(type: str | None, meta: kopf.Meta, memo: kopf.M
     # A deletion is always news; a modification is, unless it is our own last write.
     version = None if type == "DELETED" else meta.get("resourceVersion")
     for owner in meta.get("ownerReferences") or []:
-        if owner.get("kind") == "AstraToken":
+        if owner.get("kind") == TOKEN_KIND:
             deps.runtime.secret_changed(str(owner.get("uid")), version)

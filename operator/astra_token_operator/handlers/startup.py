@@ -13,10 +13,23 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
-from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_MANAGED
+from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_MANAGED, TOKEN_KIND
 
 # Kopf's own bookkeeping lives under a prefix of its own: annotations under
 # astra-tokens.io/ must stay visible to our handlers (see docs/decisions.md).
+
+
+class DiffBaseExceptForTokens(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's diff-base (the last handled spec, in an annotation) for AstraOrgs and AstraRoles,
+    whose spec edits wake their daemons through on.update. AstraTokens have no create or update
+    handlers (their daemon reacts to every change itself, and deletion is seen from the
+    deletionTimestamp), so for them the current spec always counts as handled: Kopf never writes
+    the annotation, a write that would pass both admission webhooks for every new token."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        if body.get("kind") == TOKEN_KIND:
+            return self.build(body=body)
+        return super().fetch(body=body)
 
 
 @kopf.on.startup()
@@ -26,7 +39,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX, v1=False)
     # Only the spec is compared: our own label and annotation writes must not make Kopf write its
     # diff-base again (every write of an AstraToken passes the admission webhooks).
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = DiffBaseExceptForTokens(
         prefix=KOPF_PREFIX, v1=False, ignored_fields=["metadata"])
     settings.posting.reporting_component = "astra-token-operator"
     settings.posting.level = 20  # INFO events and up become Kubernetes Events

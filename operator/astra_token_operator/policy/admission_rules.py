@@ -11,9 +11,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from astra_token_operator.durations import DurationError, parse_duration
-from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_role_name
+from astra_token_operator.models import (
+    AstraOrgSpec,
+    AstraRoleSpec,
+    AstraToken,
+    effective_logical_name,
+    effective_role_name,
+)
 from astra_token_operator.policy.tenancy import matches_any, namespace_verdict
-from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
+from astra_token_operator.surface import (
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_RENEW,
+    ANNOTATION_REVOKE,
+    FINALIZER,
+    LABEL_LOGICAL_NAME,
+    LABEL_ORG,
+    LABEL_ORG_ID,
+    LABEL_ROLE,
+)
 
 
 @dataclass(frozen=True)
@@ -168,3 +183,21 @@ def role_problems(name: str, spec: AstraRoleSpec, *, others: Sequence[NamedRole]
             return [f"roleName {role_name!r} is already used in AstraOrg {spec.org_ref!r} by AstraRole "
                     f"{other.name!r}; set spec.roleName to another name"]
     return []
+
+
+def finalizers_at_creation(finalizers: Sequence[str]) -> list[str]:
+    """The revoking finalizer, set as the AstraToken is created (the operator would add it with a
+    write of its own, through both webhooks, a moment later)."""
+    return [*finalizers, FINALIZER] if FINALIZER not in finalizers else list(finalizers)
+
+
+def labels_at_creation(token: AstraToken, org: NamedOrg | None, role: NamedRole | None) -> dict[str, str]:
+    """The lookup labels known when the AstraToken is created (its client id comes with its mint):
+    whatever the client sent under these keys is replaced."""
+    labels = {LABEL_ORG: token.spec.org_ref,
+              LABEL_LOGICAL_NAME: effective_logical_name(token.spec, token.metadata.name)}
+    if org is not None:
+        labels[LABEL_ORG_ID] = org.spec.org_id
+    if role is not None and role.spec.org_ref == token.spec.org_ref:
+        labels[LABEL_ROLE] = role.role_name
+    return labels

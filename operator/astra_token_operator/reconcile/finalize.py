@@ -15,7 +15,7 @@ from typing import Any
 
 from astra_token_operator.astra import AstraError
 from astra_token_operator.kube import KubeError
-from astra_token_operator.lifecycle_log import log_action
+from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.models import AstraToken
 from astra_token_operator.policy.token_plan import Blocked, Presence
 from astra_token_operator.reconcile.errors import PassBlocked, backoff_seconds, blocked_by
@@ -38,6 +38,16 @@ FINALIZER_PATIENCE_SECONDS = 120.0
 class Finalized:
     revoked: tuple[str, ...]
     abandoned: tuple[str, ...]
+
+
+async def remember_deleter(deps: Deps, owner_uid: str, who: Principal) -> None:
+    """Seen at admission: who asked to delete the AstraToken, for the finalizer to write into the
+    record's revokedBy, whichever replica runs it. Never fails the deletion (an unrevoked token
+    would be worse than an unnamed deleter)."""
+    try:
+        await deps.ledger.write_deletion(owner_uid, who)
+    except VaultError as exc:
+        warn_action("record-deleter", message=f"the deleter of {owner_uid} could not be recorded: {exc}")
 
 
 async def delete_token(deps: Deps, body: dict[str, Any], events: EventSink, *, failures: int = 0,

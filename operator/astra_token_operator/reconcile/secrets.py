@@ -16,6 +16,7 @@ from astra_token_operator.surface import (
     LABEL_MANAGED,
     LABEL_ORG,
     LABEL_ROLE,
+    TOKEN_KIND,
 )
 
 SECRET_KEYS = ("token", "clientId", "clientSecret", "orgId", "expiresAt")
@@ -53,5 +54,5 @@ def desired_secret(token: AstraToken, record: TokenRecord, *, org_name: str) -> 
         },
         labels=labels,
         annotations=annotations,
-        owner=OwnerReference(api_version=API_VERSION, kind="AstraToken", name=meta.name, uid=meta.uid),
+        owner=OwnerReference(api_version=API_VERSION, kind=TOKEN_KIND, name=meta.name, uid=meta.uid),
     )

@@ -135,16 +135,19 @@ class TokenApplier:
         if work.answers_requests and facts.requests:
             await self._clear_requests(facts)
             facts = replace(facts, requests=Requests())
+        if work.replacing is Replacing.NOTHING and self.state.secret_checked_at is None:
+            # A first token has no Secret yet: create it without a look (an existing one makes the
+            # create fail, and is then read and compared).
+            self.state.secret_checked_at, self.state.secret_seen, self.state.secret_dirty = now, None, False
         return await self._refreshed(facts, now)
 
     def _tell_minted(self, work: Mint, record: TokenRecord, *, native: bool) -> None:
         client_id = record.client_id
         if work.replacing is Replacing.NOTHING:
-            message = f"token {client_id} issued"
+            # The Ready condition (reason Issued) says it; an Event would be one more write per token.
             if not native and self.context.org.spec.token_defaults.native_expiry:
-                message += ("; Astra refused tokenExpiry, so the token has no Astra-side expiry "
-                            "(the operator revokes it)")
-            self.events.info(TokenReason.ISSUED, message)
+                self.events.warning(TokenReason.ISSUED, f"token {client_id} issued, but Astra refused tokenExpiry, so "
+                                                        "it has no Astra-side expiry (the operator revokes it)")
             return
         log_action("rotate", client_id=client_id, lease_id=record.lease_id,
                    message=f"replaces {work.supersedes} ({work.replacing.value})", **self._log)
@@ -167,10 +170,9 @@ class TokenApplier:
                        **self._log)
             self.events.info(EventReason.RENEWED_ON_REQUEST,
                              f"lease renewed until {until}{capped}, on request by {actor.username}")
-        else:
+        else:  # routine: the status (Renewed, lastRenewedAt, renewals) and the ledger say it, no Event
             log_action("renew", client_id=renewed.client_id, lease_id=renewed.lease_id, message=f"until {until}",
                        **self._log)
-            self.events.info(TokenReason.RENEWED, f"lease renewed until {until}")
         return await self._refreshed(self._with(facts, current=stored), now)  # expiresAt moved
 
     async def _revoke_current(self, facts: TokenFacts, work: RevokeCurrent) -> TokenFacts:

@@ -38,6 +38,7 @@ from astra_token_operator.surface import (
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_REVOKE,
     REQUEST_ANNOTATIONS,
+    TOKEN_KIND,
 )
 from astra_token_operator.vault import VaultError, VaultUnavailable
 
@@ -98,7 +99,7 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
     except (LeaseError, ValueError) as exc:
         return replace(facts, namespace_problem=problem, policy_problem=str(exc)), None
     identity = TokenIdentity(
-        owner=OwnerRef(kind="AstraToken", namespace=facts.namespace, name=facts.name, uid=facts.uid),
+        owner=OwnerRef(kind=TOKEN_KIND, namespace=facts.namespace, name=facts.name, uid=facts.uid),
         org_id=org_state.org_id, role_name=role_state.role_name, role_id=role_state.role_id,
         logical_name=facts.logical_name)
     facts = replace(facts, namespace_problem=problem, policy=policy,

@@ -126,12 +126,3 @@ def mount_of(client: hvac.Client, path: str) -> tuple[str, str] | None:
         return None
     options = data.get("options") or {}
     return str(data["path"]), str(options.get("version") or "1")
-
-
-def health(client: hvac.Client) -> bool:
-    """Initialized, unsealed, active; and our token still works."""
-    status = client.sys.read_health_status(method="GET")
-    if not isinstance(status, dict) or not status.get("initialized") or status.get("sealed"):
-        return False
-    client.auth.token.lookup_self()
-    return True

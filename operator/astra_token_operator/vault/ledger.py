@@ -378,7 +378,7 @@ class Ledger:
         key = self.paths.deletion(owner_uid)
         await self._run("forget-deletion", self.paths.display(key), lambda c: kv.delete_all(c, self.mount, key))
 
-    # --- root tokens and health --------------------------------------------------------------------
+    # --- root tokens --------------------------------------------------------------------
 
     async def read_root_token(self, path: str, key: str = "token") -> SecretStr:
         """An AstraOrg's root token kept in Vault (KV v2).
@@ -407,12 +407,6 @@ class Ledger:
 
         return await self._run(operation, path.strip("/"), read)
 
-    async def health(self) -> bool:
-        """True when Vault is unsealed and active and our identity still works. Never raises."""
-        try:
-            return await self._run("health", "sys/health", kv.health)
-        except VaultError:
-            return False
 
 
 def _with_names(claim: SlotClaim, org_id: str, role_name: str, logical_name: str) -> SlotClaim:
