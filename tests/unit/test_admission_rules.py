@@ -14,6 +14,7 @@ from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
+    labels_at_creation,
     org_problems,
     principal_json,
     request_changed,
@@ -367,3 +368,15 @@ def test_a_role_name_is_unique_within_its_org(name: str, spec: AstraRoleSpec, ot
     if refused:
         assert problems == ["roleName 'reader' is already used in AstraOrg 'acme' by AstraRole 'reader'; "
                             "set spec.roleName to another name"]
+
+
+def test_the_labels_set_at_creation_name_the_org_role_and_logical_name() -> None:
+    org = NamedOrg("acme", AstraOrgSpec.model_validate({
+        "orgId": "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f", "rootTokenRef": {"vault": {"path": "a/b"}},
+        "allowedNamespaces": ["*"]}))
+    role = NamedRole("reader", AstraRoleSpec.model_validate({"orgRef": "acme", "roleId": "x"}))
+    assert labels_at_creation("acme", "Orders-API", org, role) == {
+        "astra-tokens.io/org": "acme", "astra-tokens.io/org-id": "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f",
+        "astra-tokens.io/role": "reader", "astra-tokens.io/logical-name": "orders-api"}
+    # Unknown org and role (not indexed yet), and a name Kubernetes would refuse as a label value:
+    assert labels_at_creation("acme", "", None, None) == {"astra-tokens.io/org": "acme"}

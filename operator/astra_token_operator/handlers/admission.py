@@ -128,12 +128,17 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
     annotations = metadata.setdefault("annotations", {})
     if operation == "CREATE":
         annotations[ANNOTATION_CREATED_BY] = principal_json(userinfo)
-        token = _token(body)
-        metadata["finalizers"] = finalizers_at_creation(token.metadata.finalizers)
-        labels = labels_at_creation(token, _org(admission_orgs, token.spec.org_ref),
-                                    _role(admission_roles, token.spec.role_ref))
-        if labels:
-            metadata["labels"] = {**token.metadata.labels, **labels}
+        # The body is not validated yet (the schema runs after mutation): read it leniently, and
+        # leave what it lacks to the schema's own messages.
+        raw_meta, spec = dict(body.get("metadata") or {}), dict(body.get("spec") or {})
+        metadata["finalizers"] = finalizers_at_creation([str(f) for f in raw_meta.get("finalizers") or []])
+        org_ref, role_ref = spec.get("orgRef"), spec.get("roleRef")
+        if isinstance(org_ref, str) and isinstance(role_ref, str):
+            logical = spec.get("logicalName") if isinstance(spec.get("logicalName"), str) else None
+            labels = labels_at_creation(org_ref, logical or str(raw_meta.get("name") or ""),
+                                        _org(admission_orgs, org_ref),
+                                        _role(admission_roles, role_ref))
+            metadata["labels"] = {**dict(raw_meta.get("labels") or {}), **labels}
         return
     new_annotations = dict(body.get("metadata", {}).get("annotations") or {})
     old_annotations = dict(((old or {}).get("metadata") or {}).get("annotations") or {})

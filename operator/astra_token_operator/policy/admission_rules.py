@@ -6,6 +6,7 @@ is wrong and how to fix it. The schema (CEL) already refuses what it can."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,6 @@ from astra_token_operator.models import (
     AstraOrgSpec,
     AstraRoleSpec,
     AstraToken,
-    effective_logical_name,
     effective_role_name,
 )
 from astra_token_operator.policy.tenancy import matches_any, namespace_verdict
@@ -191,13 +191,17 @@ def finalizers_at_creation(finalizers: Sequence[str]) -> list[str]:
     return [*finalizers, FINALIZER] if FINALIZER not in finalizers else list(finalizers)
 
 
-def labels_at_creation(token: AstraToken, org: NamedOrg | None, role: NamedRole | None) -> dict[str, str]:
+def labels_at_creation(org_ref: str, logical_name: str, org: NamedOrg | None, role: NamedRole | None
+                       ) -> dict[str, str]:
     """The lookup labels known when the AstraToken is created (its client id comes with its mint):
     whatever the client sent under these keys is replaced."""
-    labels = {LABEL_ORG: token.spec.org_ref,
-              LABEL_LOGICAL_NAME: effective_logical_name(token.spec, token.metadata.name)}
+    labels = {LABEL_ORG: org_ref, LABEL_LOGICAL_NAME: logical_name.lower()}
     if org is not None:
         labels[LABEL_ORG_ID] = org.spec.org_id
-    if role is not None and role.spec.org_ref == token.spec.org_ref:
+    if role is not None and role.spec.org_ref == org_ref:
         labels[LABEL_ROLE] = role.role_name
-    return labels
+    # A value Kubernetes would refuse as a label is left for the operator to skip: never fail a create.
+    return {key: value for key, value in labels.items() if _LABEL_VALUE.fullmatch(value)}
+
+
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
