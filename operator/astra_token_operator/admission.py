@@ -6,6 +6,7 @@ is wrong and how to fix it. The schema (CEL) already refuses what it can."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from astra_token_operator.models import (
     ANNOTATION_CREATED_BY,
     ANNOTATION_RENEW,
     ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
     AstraOrgSpec,
     AstraRoleSpec,
     AstraToken,
@@ -23,6 +25,8 @@ from astra_token_operator.models import (
 from astra_token_operator.tenancy import matches_any, namespace_verdict
 
 ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"
+# A rotation id: "now", or one shared by tokens rotated together (it becomes their targets' restart stamp).
+ROTATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -142,13 +146,17 @@ def request_problems(annotations: Mapping[str, str]) -> list[str]:
     revoke = annotations.get(ANNOTATION_REVOKE)
     if revoke is not None and revoke != "now":
         problems.append(f"{ANNOTATION_REVOKE}={revoke!r} is not understood; the only value is \"now\"")
+    rotation = annotations.get(ANNOTATION_ROTATE)
+    if rotation is not None and not ROTATION_ID.match(rotation):
+        problems.append(f"{ANNOTATION_ROTATE}={rotation!r} is not a rotation id; use \"now\", or an id of letters, "
+                        "digits, '.', '_', ':' or '-' (at most 63) shared by the tokens you rotate together")
     return problems
 
 
 def request_changed(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
-    """A renew or revoke request was added or changed by this update."""
+    """A renew, revoke or rotate request was added or changed by this update."""
     return any(new.get(key) is not None and new.get(key) != old.get(key)
-               for key in (ANNOTATION_RENEW, ANNOTATION_REVOKE))
+               for key in (ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE))
 
 
 def org_problems(name: str, spec: AstraOrgSpec, *, others: Sequence[NamedOrg],

@@ -15,6 +15,7 @@ from astra_token_operator.kube import KubeError
 from astra_token_operator.models import (
     ANNOTATION_RENEW,
     ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
     GROUP,
     TOKEN_PLURAL,
     VERSION,
@@ -65,7 +66,7 @@ async def token_changed(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_:
     uid = str(meta["uid"])
     services.spec_changed(uid, meta.get("generation"))
     annotations = meta.get("annotations") or {}
-    if ANNOTATION_RENEW in annotations or ANNOTATION_REVOKE in annotations:
+    if ANNOTATION_RENEW in annotations or ANNOTATION_REVOKE in annotations or ANNOTATION_ROTATE in annotations:
         services.wakers.wake(uid)
 
 

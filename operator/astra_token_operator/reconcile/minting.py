@@ -81,7 +81,7 @@ async def claim_slot(services: Services, context: TokenContext, now: datetime) -
 
 
 async def mint(services: Services, context: TokenContext, now: datetime, *,
-               supersedes: str | None = None) -> MintResult:
+               supersedes: str | None = None, actor: Principal | None = None) -> MintResult:
     """Mint a token for `context` and record it; the slot then names it.
     Nothing is left in Astra that the ledger does not know, whatever fails."""
     await claim_slot(services, context, now)
@@ -114,7 +114,7 @@ async def mint(services: Services, context: TokenContext, now: datetime, *,
             max_ttl_seconds=int(policy.max_ttl.total_seconds()), issued_at=now,
             lease_expires_at=min(now + policy.ttl, now + policy.max_ttl), max_expires_at=now + policy.max_ttl,
             state=RecordState.ACTIVE, created_by=created_by(context.token), last_action=RecordAction.MINTED,
-            actor=Principal.operator(), owner=context.owner, secret_name=context.token.secret_name,
+            actor=actor or Principal.operator(), owner=context.owner, secret_name=context.token.secret_name,
             supersedes=supersedes,
         )
         try:

@@ -32,6 +32,7 @@ from astra_token_operator.models import (
     ANNOTATION_RENEW,
     ANNOTATION_RESTARTED_AT,
     ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
     LABEL_CLIENT_ID,
     LABEL_LOGICAL_NAME,
     LABEL_ORG,
@@ -128,6 +129,11 @@ async def _reconcile(services: Services, context: TokenContext, memory: TokenMem
     elif ANNOTATION_RENEW in requests:
         current = await _renew_on_request(services, context, memory, events, now, requests[ANNOTATION_RENEW])
         memory.handled_requests = requests
+    elif ANNOTATION_ROTATE in requests:  # a scheduled rotation, now, on the requester's behalf
+        current = await _rotate(services, context, memory, events, now, current, actor=_requester(context),
+                                restart_stamp=requests[ANNOTATION_ROTATE])
+        await _clear_requests(services, context)
+        memory.handled_requests = requests
 
     decision = decide(now, record_lease(current.record), context.policy, slack=memory.slack)
     if isinstance(decision, RevokeAndRotate):
@@ -204,22 +210,26 @@ async def _issue(services: Services, context: TokenContext, memory: TokenMemory,
 
 
 async def _rotate(services: Services, context: TokenContext, memory: TokenMemory, events: EventSink,
-                  now: datetime, old: VersionedRecord) -> VersionedRecord:
-    """A new token replaces `old`, which stays valid for the grace period."""
+                  now: datetime, old: VersionedRecord, *, actor: Principal | None = None,
+                  restart_stamp: str | None = None) -> VersionedRecord:
+    """A new token replaces `old`, which stays valid for the grace period. ``actor``: who
+    asked (astra-tokens.io/rotate), else the operator's schedule; ``restart_stamp``: the
+    request's rotation id, shared by tokens rotated together so a common target restarts once."""
     await _revoke_superseded(services, context, memory, events, reason="a newer rotation replaced it")
-    new = (await mint(services, context, now, supersedes=old.record.client_id)).current
+    new = (await mint(services, context, now, supersedes=old.record.client_id, actor=actor)).current
     _now_current(memory, new)
     await _ensure_secret(services, context, memory, events, new, now)
     revoke_at = superseded_revoke_at(now, context.policy.rotation_grace_period, record_lease(old.record))
     memory.superseded = await _store(services, None, old, old.record.model_copy(update={
         "state": RecordState.SUPERSEDED, "superseded_by": new.record.client_id, "revoke_after": revoke_at,
-        "last_action": RecordAction.SUPERSEDED, "actor": Principal.operator()}))
+        "last_action": RecordAction.SUPERSEDED, "actor": actor or Principal.operator()}))
     memory.superseded_loaded = True
-    await _restart_targets(services, context, events, now)
+    await _restart_targets(services, context, events, now, stamp=restart_stamp)
+    by = f" on request by {actor.username}" if actor else ""
     log_action("rotate", client_id=new.record.client_id, lease_id=new.record.lease_id,
-               message=f"replaces {old.record.client_id}, revoked at {to_rfc3339(revoke_at)}", **context.log_fields)
+               message=f"replaces {old.record.client_id}, revoked at {to_rfc3339(revoke_at)}{by}", **context.log_fields)
     events.info(TokenReason.ROTATED, f"token {new.record.client_id} replaces {old.record.client_id}, which is "
-                                     f"revoked at {to_rfc3339(revoke_at)}")
+                                     f"revoked at {to_rfc3339(revoke_at)}{by}")
     return new
 
 
@@ -287,7 +297,7 @@ async def _renew_on_request(services: Services, context: TokenContext, memory: T
 
 async def _clear_requests(services: Services, context: TokenContext) -> None:
     await services.kube.patch_metadata(TOKEN_PLURAL, context.name, namespace=context.namespace, annotations={
-        ANNOTATION_RENEW: None, ANNOTATION_REVOKE: None, ANNOTATION_REQUESTED_BY: None})
+        ANNOTATION_RENEW: None, ANNOTATION_REVOKE: None, ANNOTATION_ROTATE: None, ANNOTATION_REQUESTED_BY: None})
 
 
 def _open_requests(token: AstraToken, memory: TokenMemory) -> dict[str, str]:
@@ -296,7 +306,8 @@ def _open_requests(token: AstraToken, memory: TokenMemory) -> dict[str, str]:
     same request is never acted on twice. Once the body shows it gone, it is forgotten,
     so the same value set again later is a new request."""
     annotations = token.metadata.annotations
-    present = {key: annotations[key] for key in (ANNOTATION_REVOKE, ANNOTATION_RENEW) if key in annotations}
+    present = {key: annotations[key] for key in (ANNOTATION_REVOKE, ANNOTATION_RENEW, ANNOTATION_ROTATE)
+               if key in annotations}
     if not present:
         memory.handled_requests = {}
         return {}
@@ -430,8 +441,10 @@ async def _ensure_secret(services: Services, context: TokenContext, memory: Toke
     memory.secret_checked_at, memory.secret_dirty, memory.expect_secret_change = now, False, False
 
 
-async def _restart_targets(services: Services, context: TokenContext, events: EventSink, now: datetime) -> None:
-    stamp = now.isoformat()
+async def _restart_targets(services: Services, context: TokenContext, events: EventSink, now: datetime,
+                           stamp: str | None = None) -> None:
+    """Stamp each target's pod template; the same stamp twice changes nothing (one restart)."""
+    stamp = now.isoformat() if stamp in (None, "now") else stamp
     for target in context.token.spec.rollout_restart_targets:
         try:
             found = await services.kube.restart_rollout(context.namespace, target.kind, target.name,
