@@ -43,6 +43,8 @@ ANNOTATION_RENEW = "astra-tokens.io/renew"  # value: the increment, a duration
 ANNOTATION_REVOKE = "astra-tokens.io/revoke"  # value: "now"
 ANNOTATION_ABANDON = "astra-tokens.io/abandon"  # value: "true"; delete without revoking
 ANNOTATION_ROTATE = "astra-tokens.io/rotate"  # value: a rotation id ("now" or any id shared by a batch)
+# A request on an AstraOrg: sync its roles from Astra now (spec.roleSync); removed when done.
+ANNOTATION_SYNC_ROLES = "astra-tokens.io/sync-roles"
 # Put on a rollout target's pod template to restart its pods after a rotation.
 ANNOTATION_RESTARTED_AT = "astra-tokens.io/restartedAt"
 

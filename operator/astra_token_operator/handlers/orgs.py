@@ -1,6 +1,7 @@
 """AstraOrg handlers: one daemon per org verifies its root token, reports
-Ready, syncs the org's Astra roles into AstraRoles when spec.roleSync asks,
-and sweeps mint intents whose AstraToken is gone."""
+Ready, syncs the org's Astra roles into AstraRoles when spec.roleSync asks
+(and at once on an astra-tokens.io/sync-roles request), and sweeps mint
+intents whose AstraToken is gone."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from astra_token_operator.handlers.kopf_events import KopfEvents
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import warn_action
 from astra_token_operator.models import (
+    ANNOTATION_SYNC_ROLES,
     CONDITION_READY,
     GROUP,
     ORG_PLURAL,
@@ -46,17 +48,27 @@ async def org_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStopp
     next_sweep = 0.0
     role_sync = RoleSyncSchedule()
     roles_synced: Condition | None = None
+    handled_sync_request: str | None = None
     try:
         while not stopped:
             state = await verify_org(services, dict(body))
             if services.directory.publish_org(state):
                 services.wakers.wake_kind("role", "token")  # they wait on this org's readiness
                 (events.info if state.ready else events.warning)(state.reason, state.message)
+            # A sync-roles request (kubectl astra roles import) makes the sync due now; handled once.
+            sync_request = (meta.get("annotations") or {}).get(ANNOTATION_SYNC_ROLES)
+            handled_sync_request = handled_sync_request if sync_request is not None else None
+            if sync_request is not None and sync_request != handled_sync_request:
+                role_sync.reset()
             try:
                 roles_synced = await sync_roles_if_due(services, dict(body), state, role_sync, roles_synced,
                                                        time.monotonic())
                 await _report(services, dict(body), state.ready, state.reason, state.message, state.org_name,
                               roles_synced)
+                if sync_request is not None and sync_request != handled_sync_request:  # done: RolesSynced says how
+                    await services.kube.patch_metadata(ORG_PLURAL, str(meta["name"]),
+                                                       annotations={ANNOTATION_SYNC_ROLES: None})
+                    handled_sync_request = sync_request
                 if state.ready and time.monotonic() >= next_sweep:
                     await sweep_orphan_intents(services, state)
                     next_sweep = time.monotonic() + services.config.intent_sweep_interval_seconds
@@ -122,6 +134,13 @@ async def _report(services: Services, body: dict[str, Any], ready: bool, reason:
 @kopf.on.update(GROUP, VERSION, ORG_PLURAL, id="wake-org", field="spec")
 async def org_spec_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     memo.services.wakers.wake(str(meta["uid"]))
+
+
+@kopf.on.event(GROUP, VERSION, ORG_PLURAL, id="wake-org-on-request")
+async def org_sync_requested(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """An astra-tokens.io/sync-roles request wakes the org's daemon (an event handler: no diff-base write)."""
+    if type == "MODIFIED" and ANNOTATION_SYNC_ROLES in (meta.get("annotations") or {}):
+        memo.services.wakers.wake(str(meta["uid"]))
 
 
 @kopf.on.delete(GROUP, VERSION, ORG_PLURAL, id="forget-org", optional=True)
