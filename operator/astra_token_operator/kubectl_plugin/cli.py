@@ -41,6 +41,7 @@ COMPLETE_VAR = "_KUBECTL_ASTRA_COMPLETE"
 OUTPUTS = ("table", "wide", "json", "yaml")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 POLL_SECONDS = 0.5
+UNSEEN_REFUSAL_SECONDS = 10.0  # a handled renewal whose lease has not moved by then was refused
 Obj = dict[str, Any]
 
 
@@ -507,12 +508,22 @@ def renew_command(target: str, increment: str | None, wait: bool, timeout: str, 
              f"astratoken {namespace}/{name}: renewal by {value} requested")
         return
 
+    handled_at: list[float] = []
+
     def check() -> outcomes.Outcome | None:
         after = kube.get_object(TOKEN_PLURAL, name, namespace)
         if outcomes.pending(after, ANNOTATION_RENEW):
             return None
-        events = kube.events_for(namespace, str(views.meta(token)["uid"]))
-        return outcomes.renew_outcome(token, after, events, since, ANNOTATION_RENEW, datetime.now(UTC))
+        handled_at[:] = handled_at or [time.monotonic()]
+        try:
+            events = kube.events_for(namespace, str(views.meta(token)["uid"]))
+        except Refused:  # the refusal's reason is in an Event this caller may not read
+            events = None
+        found = outcomes.renew_outcome(token, after, events or [], since, ANNOTATION_RENEW, datetime.now(UTC))
+        if found is None and events is None and time.monotonic() - handled_at[0] > UNSEEN_REFUSAL_SECONDS:
+            return outcomes.Outcome(False, "the operator handled the request but the lease did not move (you may "
+                                           "not list Events, where it says why)")
+        return found
 
     _report(inv, token, wait_until(check, seconds, f"the operator to renew {namespace}/{name}"), "renew")
 
@@ -568,7 +579,11 @@ def revoke_command(target: str, replace: bool, wait: bool, timeout: str, **_: An
     try:
         outcome = wait_until(gone, seconds, f"the operator to revoke {client_id} and let {namespace}/{name} go")
     except PluginError as exc:
-        warnings = [e for e in kube.events_for(namespace, str(views.meta(token)["uid"])) if e.get("type") == "Warning"]
+        try:
+            events = kube.events_for(namespace, str(views.meta(token)["uid"]))
+        except PluginError:
+            events = []
+        warnings = [e for e in events if e.get("type") == "Warning"]
         latest = f"; last warning: {warnings[-1].get('reason')}: {warnings[-1].get('message')}" if warnings else ""
         raise PluginError(f"{exc}{latest}") from None
     _report(inv, token, outcome, "revoke")
