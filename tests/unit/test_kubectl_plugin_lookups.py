@@ -96,7 +96,7 @@ def test_a_handled_renewal_reports_the_new_expiry_and_whether_it_was_capped() ->
     outcome = outcomes.renew_outcome(before, moved, [], NOW, ANNOTATION_RENEW)
     assert outcome is not None
     assert outcome.ok
-    assert outcome.summary == "lease renewed until 2026-03-01T13:30:00Z (in 90m), capped at the token's max expiry"
+    assert outcome.summary == "lease renewed until 2026-03-01T13:30:00Z (in 1h30m), capped at the token's max expiry"
     assert outcome.details["cappedAtMaxExpiry"] is True
 
 

@@ -315,7 +315,7 @@ def tokens_command(**_: Any) -> None:
     if not items and not inv.structured:
         nothing_found(inv, "AstraTokens", namespace)
         return
-    emit(inv, {"apiVersion": "v1", "kind": "List", "items": items},
+    emit(inv, views.as_list(items),
          lambda: views.token_table(items, inv.now, wide=inv.wide, namespaces=inv.all_namespaces)
          .render(no_headers=bool(inv.get("no_headers"))))
 
@@ -357,7 +357,7 @@ def get_command(name: str | None, client_id: str | None, org: str | None, role: 
         click.echo(read_token(inv, token))
         return
     if inv.structured:
-        emit(inv, token, "")
+        emit(inv, views.without_managed_fields(token), "")
         return
     record, versions, note = _ledger_view(inv, token)
     click.echo(views.render_pairs(views.describe_token(token, inv.now, record, note, versions)))
@@ -481,7 +481,8 @@ def _report(inv: Invocation, token: Obj, outcome: outcomes.Outcome, action: str)
     data = {"kind": "AstraToken", "namespace": views.meta(token).get("namespace"),
             "name": views.meta(token).get("name"), "action": action, "ok": outcome.ok, "result": outcome.summary,
             **outcome.details}
-    emit(inv, data, f"astratoken {views.qualified(token)}: {outcome.summary}")
+    if outcome.ok or inv.structured:
+        emit(inv, data, f"astratoken {views.qualified(token)}: {outcome.summary}")
     if not outcome.ok:
         raise PluginError(f"{action} of {views.qualified(token)}: {outcome.summary}")
 
@@ -741,7 +742,7 @@ def orgs_command(**_: Any) -> None:
     if not items and not inv.structured:
         nothing_found(inv, "AstraOrgs", None)
         return
-    emit(inv, {"apiVersion": "v1", "kind": "List", "items": items},
+    emit(inv, views.as_list(items),
          lambda: views.org_table(items, inv.now, wide=inv.wide).render(no_headers=bool(inv.get("no_headers"))))
 
 
@@ -759,7 +760,7 @@ def roles_command(ctx: click.Context, /, org: str | None, **_: Any) -> None:
     if not items and not inv.structured:
         nothing_found(inv, "AstraRoles" + (f" of AstraOrg {org}" if org else ""), None)
         return
-    emit(inv, {"apiVersion": "v1", "kind": "List", "items": items},
+    emit(inv, views.as_list(items),
          lambda: views.role_table(items, inv.now, wide=inv.wide).render(no_headers=bool(inv.get("no_headers"))))
 
 

@@ -38,14 +38,15 @@ def parse_time(text: object) -> datetime | None:
 
 
 def short_duration(delta: timedelta) -> str:
-    """kubectl's way of saying how long: 45s, 5m30s, 42m, 5h12m, 30h, 3d5h, 12d, 2y30d."""
+    """How long, as kubectl says it, but in hours from one hour on: 45s, 5m30s, 42m, 1h59m, 5h12m,
+    30h, 3d5h, 12d, 2y30d."""
     seconds = int(abs(delta.total_seconds()))
     minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
     if seconds < 120:
         return f"{seconds}s"
     if minutes < 10:
         return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
-    if hours < 3:
+    if hours < 1:
         return f"{minutes}m"
     if hours < 8:
         return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
@@ -84,6 +85,18 @@ def age(obj: Obj, now: datetime) -> str:
 
 
 # ---------------------------------------------------------------- objects
+
+
+def without_managed_fields(obj: Obj) -> dict[str, Any]:
+    """The object as `kubectl get -o json` prints it: managedFields are left out."""
+    shown = dict(obj)
+    if isinstance(shown.get("metadata"), Mapping):
+        shown["metadata"] = {k: v for k, v in shown["metadata"].items() if k != "managedFields"}
+    return shown
+
+
+def as_list(items: Sequence[Obj]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": [without_managed_fields(i) for i in items]}
 
 
 def meta(obj: Obj) -> Mapping[str, Any]:
