@@ -532,7 +532,7 @@ def _shift(old: object, new: object) -> str:
     if before is None or after is None or before == after:
         return ""
     delta = after - before
-    return f" ({'+' if delta.total_seconds() > 0 else '-'}{format_duration(abs(delta))})"
+    return f" ({'+' if delta.total_seconds() > 0 else '-'}{short_duration(delta)})"
 
 
 def _map_text(value: object) -> str:
