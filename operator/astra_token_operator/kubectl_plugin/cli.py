@@ -10,6 +10,7 @@ import binascii
 import json
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -893,3 +894,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "(set KUBECTL_ASTRA_DEBUG=1 for the traceback)", err=True)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """For launchers that ignore a return value (python -m, zipapp): exit with main's status."""
+    sys.exit(main())

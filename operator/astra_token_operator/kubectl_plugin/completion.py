@@ -42,3 +42,7 @@ def kubectl_complete(argv: Sequence[str] | None = None) -> int:
         lines = [f":{SHELL_COMPLETE_NO_FILES}"]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def run() -> None:
+    sys.exit(kubectl_complete())
