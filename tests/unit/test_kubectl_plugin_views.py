@@ -132,6 +132,23 @@ def test_a_lease_at_its_max_expiry_or_expired_is_not_renewable() -> None:
     assert views.lease_view(token(leaseId=None), NOW) is None
 
 
+def test_a_lease_no_token_holds_reads_from_its_ledger_record() -> None:
+    record = {"state": "superseded", "issuedAt": at(hours=-3), "leaseExpiresAt": at(minutes=30),
+              "maxExpiresAt": at(hours=21), "renewals": 2, "revokeAfter": at(minutes=4),
+              "owner": {"kind": "AstraToken", "namespace": "team-a", "name": "orders-api", "uid": "u-1"}}
+    lease = views.ledger_lease("astra-tokens/o/c", record, NOW)
+    lines = dict(views.ledger_lease_lines(lease))
+
+    assert lease["ttl"] == 30 * 60
+    assert lines["state"] == "superseded"
+    assert lines["ttl"] == "30m"
+    assert lines["renewable"] == "false"
+    assert lines["revoke_after"] == at(minutes=4)
+    assert lines["revoked_at"] == "<none>"
+    revoked = views.ledger_lease("astra-tokens/o/c", {**record, "state": "revoked"}, NOW)
+    assert dict(views.ledger_lease_lines(revoked))["ttl"] == "expired"
+
+
 def test_get_describes_status_and_ledger_but_no_secret() -> None:
     record = {"state": "active", "lastAction": "renewed-manually", "actor": {"username": "bob", "kind": "user"},
               "issuedAt": at(hours=-3), "ttlSeconds": 3600, "maxTtlSeconds": 86400, "roleId": "r-1",

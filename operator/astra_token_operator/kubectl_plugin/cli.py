@@ -472,7 +472,7 @@ def lease_command(lease_id: str, **_: Any) -> None:
     if found is None:
         raise NotFound(f"lease {lease_id} is neither on an AstraToken nor in the ledger")
     ledger_lease = views.ledger_lease(lease_id, found[0], inv.now)
-    emit(inv, ledger_lease, lambda: views.render_pairs((k, views.or_none(v)) for k, v in ledger_lease.items()))
+    emit(inv, ledger_lease, lambda: views.render_pairs(views.ledger_lease_lines(ledger_lease)))
 
 
 # ---------------------------------------------------------------- renew, revoke, rotate

@@ -299,6 +299,13 @@ def ledger_lease(lease_id: str, record: Mapping[str, Any], now: datetime) -> dic
             "revoked_by": principal(record.get("revokedBy")) if record.get("revokedBy") else None}
 
 
+def ledger_lease_lines(lease: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``ledger_lease`` as `vault lease lookup` would print it."""
+    shown = {**lease, "renewable": "true" if lease.get("renewable") else "false",
+             "ttl": short_duration(timedelta(seconds=int(lease["ttl"]))) if lease.get("ttl") else "expired"}
+    return [(key, or_none(value)) for key, value in shown.items()]
+
+
 def org_table(orgs: Sequence[Obj], now: datetime, *, wide: bool = False) -> Table:
     headers = ["NAME", "ORG ID", "LOGICAL NAME", "MODE", "READY", "TOKENS", "ROLES", "ROLE SYNC", "LAST VERIFIED"]
     if wide:
