@@ -11,7 +11,7 @@ from typing import Any
 import hvac
 
 from astra_token_operator.fake_astra import FakeAstraThread
-from integration.conftest import TEST_ORG_ID, Cluster, KubectlAstra, OrgHandle, token_manifest
+from integration.conftest import TEST_ORG_ID, Cluster, KubectlAstra, OrgHandle, token_manifest, wait_for
 from testplatform.operator import OperatorProcess
 from testplatform.platform import Platform
 
@@ -55,10 +55,11 @@ def test_no_secret_appears_in_logs_events_or_resources(
     shown = kubectl_astra("get", "witness", "-n", namespace, "--show-token")
     assert shown.stdout.strip() == cluster.secret_data("witness", namespace)["token"]
     kubectl("annotate", "astratoken", "witness", "-n", namespace, "astra-tokens.io/revoke=now")
+    wait_for(lambda: cluster.token("witness", namespace)["status"].get("leaseId") not in (None, lease), timeout=60,
+             what="the revoke-and-replace by annotation")
     cluster.wait_ready("astratokens", "witness", namespace)
-    kubectl_astra.ok("revoke", lease)
-    cluster.delete("astratokens", "witness", namespace)
-    cluster.wait_gone("astratokens", "witness", namespace)
+    kubectl_astra.ok("revoke", "witness", "-n", namespace)  # deletes it: revoked in Astra before it goes
+    assert cluster.get("astratokens", "witness", namespace) is None
 
     secrets = every_ledger_secret(hvac_client) | {fake_astra.admin_token(TEST_ORG_ID), test_org.admin_token}
     assert len(secrets) >= 6
