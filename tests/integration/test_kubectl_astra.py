@@ -463,3 +463,41 @@ def test_kubectl_completes_the_plugins_commands_and_token_names(
     assert names.splitlines() == ["completed", ":4"]
     script = kubectl_astra.ok("completion", "bash")
     assert "_KUBECTL_ASTRA_COMPLETE=bash_complete" in script
+
+
+def test_history_logs_in_to_vault_with_a_kubernetes_auth_role_as_a_service_account(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, kubectl_astra: KubectlAstra,
+    k8s_api: k8s.ApiClient, hvac_client: hvac.Client, platform: Platform, sa_kubeconfig: Any,
+) -> None:
+    status = make_token(cluster, "k8s-auth", namespace, test_org.name, test_role)["status"]
+    rbac = k8s.RbacAuthorizationV1Api(k8s_api)
+    reviewer_jwt = sa_kubeconfig.token(namespace, "token-reviewer")
+    sa_kubeconfig.token(namespace, "auditor")  # creates the ServiceAccount the plugin logs in as
+    rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
+        metadata=k8s.V1ObjectMeta(name=f"{namespace}-token-reviewer"),
+        role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                               name="system:auth-delegator"),
+        subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name="token-reviewer", namespace=namespace)]))
+    mount = f"k8s-{namespace}"
+    hvac_client.sys.create_or_update_policy("kubectl-astra-auditor", AUDITOR_POLICY)
+    try:
+        hvac_client.sys.enable_auth_method("kubernetes", path=mount)
+        hvac_client.auth.kubernetes.configure(
+            kubernetes_host=platform.controlplane.server, kubernetes_ca_cert=platform.controlplane.ca_file.read_text(),
+            token_reviewer_jwt=reviewer_jwt, mount_point=mount)
+        hvac_client.auth.kubernetes.create_role(
+            "ledger-reader", bound_service_account_names=["auditor"], bound_service_account_namespaces=[namespace],
+            policies=["kubectl-astra-auditor"], mount_point=mount)
+
+        out = kubectl_astra.ok("history", "k8s-auth", "-n", namespace, "--vault-role", "ledger-reader",
+                               "--vault-auth-mount", mount, "--vault-service-account", f"{namespace}/auditor",
+                               vault={"VAULT_ADDR": platform.openbao.addr})
+
+        assert [(row["CLIENT ID"], row["ACTION"]) for row in table(out)] == [(status["clientId"], "minted")]
+        refused = one_line_error(kubectl_astra(
+            "history", "k8s-auth", "-n", namespace, "--vault-role", "ledger-reader", "--vault-auth-mount", mount,
+            "--vault-service-account", f"{namespace}/token-reviewer", vault={"VAULT_ADDR": platform.openbao.addr}))
+        assert refused.startswith(f"error: Vault refused to read secret/astra-tokens/orgs/{test_org.org_id}/")
+    finally:
+        hvac_client.sys.disable_auth_method(mount)
+        rbac.delete_cluster_role_binding(f"{namespace}-token-reviewer")
