@@ -147,9 +147,10 @@ class TokenRecord(_Stored):
     owner: OwnerRef | None = None
     secret_name: str | None = None
     revoke_after: UtcTime | None = None  # superseded tokens: revoke at this time
-    # Minted as a replacement while the AstraToken names workloads to restart: they have not been
-    # restarted yet. Kept in the record so a crash between publishing and restarting still restarts.
-    restart_pending: bool = False
+    # Minted as a replacement while the AstraToken names workloads to restart: the stamp to restart
+    # them with (the new client id, or a rotation request's id shared by tokens rotated together),
+    # until they were. Kept in the record so a crash between publishing and restarting still restarts.
+    restart_for: str | None = None
 
     @model_validator(mode="after")
     def _default_lease_id(self) -> TokenRecord:
@@ -176,7 +177,7 @@ class TokenRecord(_Stored):
         return self.model_copy(update={"last_action": RecordAction.RESTORED, "actor": actor})
 
     def restarted(self, *, actor: Principal) -> TokenRecord:
-        return self.model_copy(update={"restart_pending": False, "last_action": RecordAction.RESTARTED,
+        return self.model_copy(update={"restart_for": None, "last_action": RecordAction.RESTARTED,
                                        "actor": actor})
 
     def superseded(self, *, by: str, revoke_after: datetime, actor: Principal) -> TokenRecord:

@@ -44,8 +44,11 @@ ANNOTATION_CREATED_BY = "astra-tokens.io/created-by"
 # webhook stamps who asked (requested-by) so the ledger can name them.
 ANNOTATION_RENEW = "astra-tokens.io/renew"  # value: the increment, a duration
 ANNOTATION_REVOKE = "astra-tokens.io/revoke"  # value: "now"
+ANNOTATION_ROTATE = "astra-tokens.io/rotate"  # value: a rotation id ("now", or one shared by a batch)
 ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"
-REQUEST_ANNOTATIONS = (ANNOTATION_RENEW, ANNOTATION_REVOKE)
+REQUEST_ANNOTATIONS = (ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE)
+# A request on an AstraOrg: sync its roles from Astra now (spec.roleSync); removed when done.
+ANNOTATION_SYNC_ROLES = "astra-tokens.io/sync-roles"
 ANNOTATION_ABANDON = "astra-tokens.io/abandon"  # value: "true"; delete without revoking
 # On a rollout target's pod template, to restart its pods after a rotation.
 ANNOTATION_RESTARTED_AT = "astra-tokens.io/restartedAt"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,49 @@ def test_role(cluster: Cluster, test_org: OrgHandle) -> str:
     cluster.must_apply(role_manifest("it-rw", test_org.name, astraRoleName="R/W User", ttl="1h", maxTtl="24h"))
     cluster.wait_ready("astraroles", "it-rw", timeout=30)
     return "it-rw"
+
+
+# --- kubectl astra ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PluginRun:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    shows_token: bool  # run with --show-token: its stdout is a token by design
+
+
+@dataclass
+class KubectlAstra:
+    """Runs `kubectl astra ...` through the real kubectl, which finds kubectl-astra on PATH,
+    as the admin of the test cluster (or ``--as`` someone), with no Vault credentials unless
+    given: the caller's own. Every run is kept, so the last test can scan them all for secrets."""
+
+    kubectl: Path
+    kubeconfig: Path
+    runs: list[PluginRun] = field(default_factory=list)
+
+    def __call__(self, *args: str, vault: dict[str, str] | None = None, timeout: float = 180,
+                 ) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "ASTRA_OPERATOR_"))}
+        env.update({"KUBECONFIG": str(self.kubeconfig), "HOME": str(self.kubeconfig.parent), **(vault or {})})
+        result = subprocess.run([str(self.kubectl), "astra", *args], env=env, capture_output=True, text=True,
+                                timeout=timeout, check=False)
+        self.runs.append(PluginRun(tuple(args), result.returncode, result.stdout, result.stderr,
+                                   "--show-token" in args))
+        return result
+
+    def ok(self, *args: str, vault: dict[str, str] | None = None) -> str:
+        """Run, require success, return stdout."""
+        result = self(*args, vault=vault)
+        assert result.returncode == 0, f"kubectl astra {' '.join(args)} failed: {result.stderr}"
+        return result.stdout
+
+
+@pytest.fixture(scope="session")
+def kubectl_astra(platform: Platform, kubeconfig: Path) -> KubectlAstra:
+    found = shutil.which("kubectl-astra")
+    assert found is not None, "kubectl-astra is not on PATH: run make venv (pip install -e .)"
+    assert Path(found).parent == platform.kubectl.parent, f"kubectl-astra at {found} is not this venv's"
+    return KubectlAstra(platform.kubectl, kubeconfig)

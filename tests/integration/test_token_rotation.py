@@ -4,6 +4,7 @@ period, and the ledger keeps every version."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import hvac
@@ -74,3 +75,43 @@ def test_lease_renews_twice_then_rotates_restarts_the_workload_and_revokes_the_o
     assert final["state"] in ("revoked", "superseded")
     new_record = history(hvac_client, test_org.org_id, second["clientId"])[0]
     assert new_record["supersedes"] == first["clientId"]
+
+
+def test_a_rotate_request_rotates_once_on_behalf_of_the_requester(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, fake_astra: FakeAstraThread,
+    hvac_client: hvac.Client, k8s_api: k8s.ApiClient, kubectl: Any,
+) -> None:
+    cluster.must_apply(DEPLOYMENT.format(namespace=namespace))
+    cluster.must_apply(token_manifest("on-request", namespace, test_org.name, test_role, logicalName=namespace,
+                                      rotationGracePeriod="1h",
+                                      rolloutRestartTargets=[{"kind": "Deployment", "name": "app"}]))
+    first = cluster.wait_ready("astratokens", "on-request", namespace)["status"]
+    first_token = cluster.secret_data("on-request", namespace)["token"]
+    apps = k8s.AppsV1Api(k8s_api)
+    generation = apps.read_namespaced_deployment("app", namespace).metadata.generation
+
+    asked = kubectl("annotate", "--as=rotation-requester", "--as-group=system:masters", "astratoken", "on-request",
+                    "-n", namespace, "astra-tokens.io/rotate=now")
+
+    assert asked.returncode == 0, asked.stderr
+    second = wait_for(lambda: (s := cluster.token("on-request", namespace)["status"]).get("clientId") not in (
+        None, first["clientId"]) and s, timeout=60, what="the rotation on request")
+    wait_for(lambda: "astra-tokens.io/rotate" not in (
+        cluster.token("on-request", namespace)["metadata"].get("annotations") or {}), timeout=30,
+        what="the request removed once handled")
+    assert second["conditions"][0]["reason"] == "Rotated"
+    assert fake_astra.verify(first_token).valid  # superseded, valid through its grace period
+    assert fake_astra.verify(cluster.secret_data("on-request", namespace)["token"]).valid
+    deployment = apps.read_namespaced_deployment("app", namespace)
+    assert deployment.metadata.generation == generation + 1
+    stamp = deployment.spec.template.metadata.annotations["astra-tokens.io/restartedAt"]
+    rotated_at = datetime.fromisoformat(second["generatedOn"].replace("Z", "+00:00"))
+    assert abs(datetime.fromisoformat(stamp) - rotated_at) < timedelta(seconds=30)  # "now": the rotation's time
+    old = history(hvac_client, test_org.org_id, first["clientId"])[-1]
+    assert (old["lastAction"], old["state"], old["actor"]["username"]) == (
+        "superseded", "superseded", "rotation-requester")
+    new = history(hvac_client, test_org.org_id, second["clientId"])
+    assert [(v["lastAction"], v["actor"]["username"]) for v in new] == [("minted", "rotation-requester")]
+    assert new[0]["supersedes"] == first["clientId"]
+    # Handled once: the token stays the same afterwards.
+    assert cluster.token("on-request", namespace)["status"]["clientId"] == second["clientId"]

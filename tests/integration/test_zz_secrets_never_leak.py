@@ -1,6 +1,7 @@
 """Runs last: the operator's logs (DEBUG level, every restart of the suite),
-every Event and every custom resource hold no root token, issued token or
-client secret, in clear or base64."""
+every Event, every custom resource and everything `kubectl astra` printed in
+the whole run (but the token --show-token was asked for) hold no root token,
+issued token or client secret, in clear or base64."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import hvac
 
 from astra_token_operator.fake_astra import FakeAstraThread
-from integration.conftest import TEST_ORG_ID, Cluster, OrgHandle, token_manifest
+from integration.conftest import TEST_ORG_ID, Cluster, KubectlAstra, OrgHandle, token_manifest, wait_for
 from testplatform.operator import OperatorProcess
+from testplatform.platform import Platform
 
 
 def every_ledger_secret(hvac_client: hvac.Client) -> set[str]:
@@ -31,15 +33,33 @@ def every_ledger_secret(hvac_client: hvac.Client) -> set[str]:
 
 def test_no_secret_appears_in_logs_events_or_resources(
     operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str,
-    fake_astra: FakeAstraThread, hvac_client: hvac.Client, kubectl: Any,
+    fake_astra: FakeAstraThread, hvac_client: hvac.Client, kubectl: Any, kubectl_astra: KubectlAstra,
+    platform: Platform,
 ) -> None:
-    # At least one full life in this run, whatever else ran: issue, renew, revoke-and-replace, delete.
+    # At least one full life in this run, whatever else ran: issue, renew, rotate, revoke-and-replace,
+    # delete; and every kubectl astra subcommand, in every output format, along the way.
+    vault = {"VAULT_ADDR": platform.openbao.addr, "VAULT_TOKEN": platform.openbao.token}
     cluster.must_apply(token_manifest("witness", namespace, test_org.name, test_role))
     cluster.wait_ready("astratokens", "witness", namespace)
+    for output in ("table", "wide", "json", "yaml"):
+        for args in (("tokens", "-A"), ("get", "witness", "-n", namespace), ("leases", "-A"), ("orgs",),
+                     ("roles",), ("history", "witness", "-n", namespace)):
+            kubectl_astra.ok(*args, "-o", output, vault=vault)
+        kubectl_astra("status", "-o", output, vault=vault)  # exits 1 if an earlier test left an org not Ready
+    kubectl_astra.ok("renew", "witness", "-n", namespace, "--increment", "2h", vault=vault)
+    kubectl_astra.ok("rotate", "witness", "-n", namespace, vault=vault)
+    kubectl_astra.ok("revoke", "witness", "-n", namespace, "--replace", vault=vault)
+    lease = cluster.token("witness", namespace)["status"]["leaseId"]
+    kubectl_astra.ok("lease", lease, vault=vault)
+    kubectl_astra.ok("history", lease, "-o", "wide", vault=vault)
+    shown = kubectl_astra("get", "witness", "-n", namespace, "--show-token")
+    assert shown.stdout.strip() == cluster.secret_data("witness", namespace)["token"]
     kubectl("annotate", "astratoken", "witness", "-n", namespace, "astra-tokens.io/revoke=now")
+    wait_for(lambda: cluster.token("witness", namespace)["status"].get("leaseId") not in (None, lease), timeout=60,
+             what="the revoke-and-replace by annotation")
     cluster.wait_ready("astratokens", "witness", namespace)
-    cluster.delete("astratokens", "witness", namespace)
-    cluster.wait_gone("astratokens", "witness", namespace)
+    kubectl_astra.ok("revoke", "witness", "-n", namespace)  # deletes it: revoked in Astra before it goes
+    assert cluster.get("astratokens", "witness", namespace) is None
 
     secrets = every_ledger_secret(hvac_client) | {fake_astra.admin_token(TEST_ORG_ID), test_org.admin_token}
     assert len(secrets) >= 6
@@ -49,7 +69,10 @@ def test_no_secret_appears_in_logs_events_or_resources(
         "operator logs": operator.log_text(),
         "events": kubectl("get", "events", "-A", "-o", "json").stdout,
         "custom resources": kubectl("get", "astra", "-A", "-o", "json").stdout,
+        "kubectl astra outputs": "\n".join(run.stderr + ("" if run.shows_token else run.stdout)
+                                            for run in kubectl_astra.runs),
     }
+    assert len(kubectl_astra.runs) >= 30
     assert all(haystacks.values())
     for where, text in haystacks.items():
         leaked = [needle[:12] + "..." for needle in needles if needle in text]

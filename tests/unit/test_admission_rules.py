@@ -23,7 +23,7 @@ from astra_token_operator.policy.admission_rules import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
+from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
 OTHER_ORG_ID = "0a1b2c3d-0000-4000-8000-000000000001"
@@ -253,6 +253,19 @@ def test_any_other_revoke_value_is_refused_naming_the_value_to_use(value: str) -
     assert 'the only value is "now"' in problems[0]
 
 
+@pytest.mark.parametrize("value", ["now", "kubectl-astra-20261206T011500Z-a1b2c3", "release-42",
+                                   "2026-12-06T01:15:00Z"])
+def test_a_rotation_id_is_a_rotate_request(value: str) -> None:
+    assert request_problems({ANNOTATION_ROTATE: value}) == []
+
+
+@pytest.mark.parametrize("value", ["", "two words", "x" * 64, "a/b", "{}"])
+def test_a_rotate_value_that_is_not_a_rotation_id_is_refused(value: str) -> None:
+    problems = request_problems({ANNOTATION_ROTATE: value})
+    assert len(problems) == 1
+    assert f"{ANNOTATION_ROTATE}={value!r} is not a rotation id" in problems[0]
+
+
 def test_bad_renew_and_revoke_requests_are_both_reported() -> None:
     assert len(request_problems({ANNOTATION_RENEW: "0", ANNOTATION_REVOKE: "later"})) == 2
 
@@ -270,6 +283,9 @@ def test_annotations_without_requests_have_no_problems() -> None:
     ({}, {ANNOTATION_REVOKE: "now"}, True),
     ({ANNOTATION_REVOKE: "now"}, {ANNOTATION_REVOKE: "now"}, False),
     ({ANNOTATION_REVOKE: "now"}, {}, False),
+    ({}, {ANNOTATION_ROTATE: "now"}, True),
+    ({ANNOTATION_ROTATE: "batch-1"}, {ANNOTATION_ROTATE: "batch-2"}, True),
+    ({ANNOTATION_ROTATE: "batch-1"}, {}, False),
     ({}, {"team": "billing"}, False),
     ({ANNOTATION_RENEW: "1h"}, {ANNOTATION_RENEW: "1h", ANNOTATION_REVOKE: "now"}, True),
 ])

@@ -180,7 +180,7 @@ def test_a_rotation_with_restart_targets_owes_them_a_restart() -> None:
 
 
 def test_after_a_rotation_the_new_token_is_published_then_restarts_then_the_old_one_is_superseded() -> None:
-    new = record("new", supersedes="current", restart_pending=True, issued_at=T0 + 2 * H,
+    new = record("new", supersedes="current", restart_for="new", issued_at=T0 + 2 * H,
                  lease_expires_at=T0 + 3 * H, max_expires_at=T0 + 5 * H)
     old = record(lease_expires_at=T0 + 2 * H + 50 * M)
     stale = SecretFacts(exists=True, client_id="current", expires_at="x", drift=("data key token differs",))
@@ -363,3 +363,16 @@ def test_the_next_look_is_no_later_than_the_drift_check() -> None:
     result = plan(facts(current=record(), drift_check_at=T0 + 15 * M))
     assert result.report is not None
     assert result.report.wake_at == T0 + 15 * M
+
+
+def test_a_rotate_request_rotates_now_for_its_requester_with_its_restart_stamp() -> None:
+    work = plan(facts(current=record(), has_restart_targets=True, requests=Requests(rotate="batch-7", by="bob"))).work
+    assert work == (Mint("current", Replacing.ROTATION, answers_requests=True, restart_pending=True,
+                         restart_stamp="batch-7", actor="bob"),)
+
+
+def test_a_rotate_request_of_now_restarts_with_the_new_client_id() -> None:
+    older = record("older", state=RecordState.SUPERSEDED, revoke_after=T0 + H)
+    work = plan(facts(current=record(), previous=older, requests=Requests(rotate="now", by="bob"))).work
+    assert work == (RevokeSuperseded("a newer rotation replaced it"),
+                    Mint("current", Replacing.ROTATION, answers_requests=True, actor="bob"))

@@ -11,7 +11,7 @@ from astra_token_operator.handlers.daemons import run_turns
 from astra_token_operator.handlers.kopf_events import KopfEvents
 from astra_token_operator.reconcile.orgs import OrgCycle
 from astra_token_operator.reconcile.ports import Deps
-from astra_token_operator.surface import GROUP, ORG_PLURAL, VERSION
+from astra_token_operator.surface import ANNOTATION_SYNC_ROLES, GROUP, ORG_PLURAL, VERSION
 
 
 @kopf.daemon(GROUP, VERSION, ORG_PLURAL, id="verify", cancellation_backoff=10, cancellation_timeout=10)
@@ -26,6 +26,13 @@ async def org_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStopp
 @kopf.on.update(GROUP, VERSION, ORG_PLURAL, id="wake-org", field="spec")
 async def org_spec_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     memo.deps.runtime.wakeups.wake(str(meta["uid"]))
+
+
+@kopf.on.event(GROUP, VERSION, ORG_PLURAL, id="wake-org-on-request")
+async def org_sync_requested(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """An astra-tokens.io/sync-roles request wakes the org's daemon (an event handler: no diff-base write)."""
+    if type == "MODIFIED" and ANNOTATION_SYNC_ROLES in (meta.get("annotations") or {}):
+        memo.deps.runtime.wakeups.wake(str(meta["uid"]))
 
 
 @kopf.on.delete(GROUP, VERSION, ORG_PLURAL, id="forget-org", optional=True)

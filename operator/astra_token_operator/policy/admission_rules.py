@@ -23,12 +23,17 @@ from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
     ANNOTATION_RENEW,
     ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
     FINALIZER,
     LABEL_LOGICAL_NAME,
     LABEL_ORG,
     LABEL_ORG_ID,
     LABEL_ROLE,
+    REQUEST_ANNOTATIONS,
 )
+
+# A rotation id: "now", or one shared by tokens rotated together (it becomes their workloads' restart stamp).
+ROTATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ def token_update_problems(old: AstraToken, new: AstraToken, *, role: NamedRole |
 
 
 def request_problems(annotations: Mapping[str, str]) -> list[str]:
-    """The renew and revoke requests a user makes by annotating an AstraToken."""
+    """The renew, revoke and rotate requests a user makes by annotating an AstraToken."""
     problems: list[str] = []
     increment = annotations.get(ANNOTATION_RENEW)
     if increment is not None:
@@ -148,13 +153,16 @@ def request_problems(annotations: Mapping[str, str]) -> list[str]:
     revoke = annotations.get(ANNOTATION_REVOKE)
     if revoke is not None and revoke != "now":
         problems.append(f"{ANNOTATION_REVOKE}={revoke!r} is not understood; the only value is \"now\"")
+    rotation = annotations.get(ANNOTATION_ROTATE)
+    if rotation is not None and not ROTATION_ID.match(rotation):
+        problems.append(f"{ANNOTATION_ROTATE}={rotation!r} is not a rotation id; use \"now\", or an id of letters, "
+                        "digits, '.', '_', ':' or '-' (at most 63) shared by the tokens you rotate together")
     return problems
 
 
 def request_changed(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
-    """A renew or revoke request was added or changed by this update."""
-    return any(new.get(key) is not None and new.get(key) != old.get(key)
-               for key in (ANNOTATION_RENEW, ANNOTATION_REVOKE))
+    """A renew, revoke or rotate request was added or changed by this update."""
+    return any(new.get(key) is not None and new.get(key) != old.get(key) for key in REQUEST_ANNOTATIONS)
 
 
 def org_problems(name: str, spec: AstraOrgSpec, *, others: Sequence[NamedOrg],

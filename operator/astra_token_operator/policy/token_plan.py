@@ -17,7 +17,7 @@ Order of the checks, first match wins for the work of a step:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -87,10 +87,11 @@ class Requests:
 
     renew: str | None = None  # the increment, as written
     revoke: bool = False
+    rotate: str | None = None  # the rotation id ("now", or one shared by tokens rotated together)
     by: str | None = None  # who asked (stamped by the webhook)
 
     def __bool__(self) -> bool:
-        return self.renew is not None or self.revoke
+        return self.renew is not None or self.revoke or self.rotate is not None
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ class Mint:
     replacing: Replacing
     answers_requests: bool = False  # a fresh token answers the requests made of the one it replaces
     restart_pending: bool = False  # the new record owes its workloads a restart
+    restart_stamp: str | None = None  # their restart stamp (a rotation id); None: the new client id
+    actor: str | None = None  # who asked for it (a rotate request); None: the operator
 
 
 @dataclass(frozen=True)
@@ -294,17 +297,15 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
         return TokenPlan(work=tuple(revoke))
     if facts.requests.renew is not None:
         return TokenPlan(work=(_renew_on_request(facts.requests, record, now), ClearRequests()))
+    if facts.requests.rotate is not None:  # a scheduled rotation, now, on the requester's behalf
+        return TokenPlan(work=_rotation(facts, current, stamp=facts.requests.rotate, by=facts.requests.by))
 
     decision = decide(now, _lease(record), policy, slack=facts.slack)
     if isinstance(decision, RevokeAndRotate):
         return TokenPlan(work=(RevokeCurrent(RecordState.EXPIRED, RecordAction.EXPIRED,
                                              "the lease expired before it was renewed"),))
     if isinstance(decision, Rotate):
-        rotate: list[Work] = []
-        if ledger.previous is not None:
-            rotate.append(RevokeSuperseded("a newer rotation replaced it"))
-        rotate.append(_mint(facts, current))
-        return TokenPlan(work=tuple(rotate))
+        return TokenPlan(work=_rotation(facts, current))
     work: list[Work] = []
     if isinstance(decision, Renew):
         work.append(RecordRenewal(decision.lease, ttl_seconds=int(policy.ttl.total_seconds())))
@@ -321,8 +322,8 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
     if secret is not None and not (secret.exists and secret.data_matches and secret.meta_matches):
         return TokenPlan(work=(_write_secret(facts, record, secret),))
     published = secret is not None and secret.exists and secret.client_id == record.client_id
-    if record.restart_pending and published:
-        work.append(RestartTargets(record.client_id))
+    if record.restart_for and published:
+        work.append(RestartTargets(record.restart_for))
     previous = ledger.previous
     if previous is not None and previous.record.state is RecordState.ACTIVE and published:
         work.append(MarkSuperseded(superseded_revoke_at(now, policy.rotation_grace_period,
@@ -378,6 +379,18 @@ def _cannot_proceed(facts: TokenFacts) -> Blocked | None:
                        f"org {org.org_id}, role {role.role_name!r} and logical name {facts.logical_name!r} are "
                        f"already used by {ledger.slot_holder}; choose another spec.logicalName", retry_after=120)
     return None
+
+
+def _rotation(facts: TokenFacts, current: VersionedRecord, *, stamp: str | None = None,
+              by: str | None = None) -> tuple[Work, ...]:
+    """A new token replaces ``current``, which stays valid for its grace period; a token still
+    waiting out an earlier rotation's grace is revoked first."""
+    assert isinstance(facts.ledger, LedgerFacts)
+    first: tuple[Work, ...] = ()
+    if facts.ledger.previous is not None:
+        first = (RevokeSuperseded("a newer rotation replaced it"),)
+    mint = replace(_mint(facts, current), actor=by, restart_stamp=None if stamp in (None, "now") else stamp)
+    return (*first, mint)
 
 
 def _mint(facts: TokenFacts, current: VersionedRecord | None) -> Mint:

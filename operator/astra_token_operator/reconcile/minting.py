@@ -91,6 +91,8 @@ class MintOrder:
     description_prefix: str
     supersedes: str | None = None
     restart_pending: bool = False
+    restart_stamp: str | None = None  # None: the new client id
+    actor: Principal | None = None  # who asked for this token (a rotate request); None: the operator
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,9 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
             max_ttl_seconds=int(order.max_ttl.total_seconds()), issued_at=now,
             lease_expires_at=min(now + order.ttl, now + order.max_ttl), max_expires_at=now + order.max_ttl,
             state=RecordState.ACTIVE, created_by=order.created_by, last_action=RecordAction.MINTED,
-            actor=Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
-            supersedes=order.supersedes, restart_pending=order.restart_pending,
+            actor=order.actor or Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
+            supersedes=order.supersedes,
+            restart_for=(order.restart_stamp or created.client_id) if order.restart_pending else None,
         )
         try:
             version = await ledger.write_record(record, expected_version=0)

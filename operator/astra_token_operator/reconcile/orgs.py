@@ -29,7 +29,7 @@ from astra_token_operator.reconcile.intents import sweep_orphan_intents
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.role_sync import sync_roles_if_due
 from astra_token_operator.reconcile.verified import OrgState
-from astra_token_operator.surface import CONDITION_READY, ORG_PLURAL, ROLE_PLURAL, OrgReason
+from astra_token_operator.surface import ANNOTATION_SYNC_ROLES, CONDITION_READY, ORG_PLURAL, ROLE_PLURAL, OrgReason
 from astra_token_operator.vault import VaultError, VaultNotFound
 
 
@@ -164,11 +164,19 @@ class OrgCycle:
         self.next_sweep = 0.0
         self.root_version: str | None = None
         self.ready = False
+        self.handled_sync_request: str | None = None  # the astra-tokens.io/sync-roles value last handled
 
     async def step(self, body: dict[str, Any], woken: bool) -> float:
         """One turn; returns the seconds to sleep before the next (a wake-up cuts it short)."""
         org = AstraOrg.model_validate(body)
         now = time.monotonic()
+        request = org.metadata.annotations.get(ANNOTATION_SYNC_ROLES)
+        if request is None:
+            self.handled_sync_request = None
+        elif request != self.handled_sync_request:
+            # A sync-roles request (kubectl astra roles import): the sync is due now, once per value.
+            self.role_sync.reset()
+            woken = True
         if not woken and self.ready and now < self.next_verify:
             version = await root_token_version(self.deps, org)
             if version == self.root_version:
@@ -186,6 +194,10 @@ class OrgCycle:
         try:
             self.roles_synced = await sync_roles_if_due(deps, org, state, self.role_sync, self.roles_synced, now)
             await self._report(org, state)
+            request = org.metadata.annotations.get(ANNOTATION_SYNC_ROLES)
+            if request is not None and request != self.handled_sync_request:  # done: RolesSynced says how
+                await deps.kube.patch_metadata(ORG_PLURAL, org.metadata.name, annotations={ANNOTATION_SYNC_ROLES: None})
+                self.handled_sync_request = request
             if state.ready and now >= self.next_sweep:
                 await sweep_orphan_intents(deps, state)
                 self.next_sweep = now + deps.config.intent_sweep_interval_seconds

@@ -43,10 +43,9 @@ from astra_token_operator.reconcile.token_facts import (
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.records import Principal, RecordAction, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
-    ANNOTATION_RENEW,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_RESTARTED_AT,
-    ANNOTATION_REVOKE,
+    REQUEST_ANNOTATIONS,
     TOKEN_PLURAL,
     EventReason,
     TokenReason,
@@ -98,8 +97,10 @@ class TokenApplier:
                 return await self._restart(facts, client_id)
             case MarkSuperseded(revoke_after):
                 previous, current = _previous(facts), _current(facts)
+                # Whoever caused the new token (a rotate request's requester, else the operator).
+                actor = current.record.actor or Principal.operator()
                 stored = await self._store(previous, previous.record.superseded(
-                    by=current.record.client_id, revoke_after=revoke_after, actor=Principal.operator()))
+                    by=current.record.client_id, revoke_after=revoke_after, actor=actor))
                 return self._with(facts, previous=stored)
             case RevokeSuperseded(reason):
                 previous = _previous(facts)
@@ -121,7 +122,9 @@ class TokenApplier:
         order = MintOrder(ttl=policy.ttl, max_ttl=policy.max_ttl, metadata=dict(facts.metadata),
                           created_by=created_by(context.token), secret_name=facts.secret_name,
                           native_expiry=spec.native_expiry, description_prefix=spec.description_prefix or "",
-                          supersedes=work.supersedes, restart_pending=work.restart_pending)
+                          supersedes=work.supersedes, restart_pending=work.restart_pending,
+                          restart_stamp=work.restart_stamp,
+                          actor=Principal(username=work.actor) if work.actor else None)
         cache = self.state.ledger
         ours = cache is not None and cache.slot_holder_uid == context.identity.owner.uid
         known_slot = cache.slot_version if cache is not None and ours else None
@@ -149,10 +152,11 @@ class TokenApplier:
                 self.events.warning(TokenReason.ISSUED, f"token {client_id} issued, but Astra refused tokenExpiry, so "
                                                         "it has no Astra-side expiry (the operator revokes it)")
             return
+        by = f", on request by {work.actor}" if work.actor else ""
         log_action("rotate", client_id=client_id, lease_id=record.lease_id,
-                   message=f"replaces {work.supersedes} ({work.replacing.value})", **self._log)
+                   message=f"replaces {work.supersedes} ({work.replacing.value}){by}", **self._log)
         if work.replacing is Replacing.ROTATION:
-            message = f"token {client_id} replaces {work.supersedes}, which stays valid for its grace period"
+            message = f"token {client_id} replaces {work.supersedes}, which stays valid for its grace period{by}"
         else:
             message = f"token {client_id} replaces the {work.replacing.value} token {work.supersedes}"
         self.events.info(TokenReason.ROTATED, message)
@@ -246,10 +250,10 @@ class TokenApplier:
     async def _clear_requests(self, facts: TokenFacts) -> None:
         token = self.context.token
         await self.deps.kube.patch_metadata(TOKEN_PLURAL, token.metadata.name, namespace=token.metadata.namespace,
-                                            annotations={ANNOTATION_RENEW: None, ANNOTATION_REVOKE: None,
-                                                         ANNOTATION_REQUESTED_BY: None})
+                                            annotations={key: None for key in (*REQUEST_ANNOTATIONS,
+                                                                                ANNOTATION_REQUESTED_BY)})
         self.state.handled_requests = {key: value for key, value in token.metadata.annotations.items()
-                                       if key in (ANNOTATION_RENEW, ANNOTATION_REVOKE)}
+                                       if key in REQUEST_ANNOTATIONS}
 
     # --- helpers -------------------------------------------------------------------------------
 

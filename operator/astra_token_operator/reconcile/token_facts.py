@@ -37,6 +37,7 @@ from astra_token_operator.surface import (
     ANNOTATION_RENEW,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
     REQUEST_ANNOTATIONS,
     TOKEN_KIND,
 )
@@ -207,7 +208,7 @@ def open_requests(token: AstraToken, state: TokenState) -> Requests:
     if present == state.handled_requests:
         return Requests()
     return Requests(renew=present.get(ANNOTATION_RENEW), revoke=ANNOTATION_REVOKE in present,
-                    by=annotations.get(ANNOTATION_REQUESTED_BY) or None)
+                    rotate=present.get(ANNOTATION_ROTATE), by=annotations.get(ANNOTATION_REQUESTED_BY) or None)
 
 
 def created_by(token: AstraToken) -> Principal | None:
