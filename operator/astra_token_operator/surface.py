@@ -52,8 +52,9 @@ ANNOTATION_SYNC_ROLES = "astra-tokens.io/sync-roles"
 ANNOTATION_ABANDON = "astra-tokens.io/abandon"  # value: "true"; delete without revoking
 # On a rollout target's pod template, to restart its pods after a rotation.
 ANNOTATION_RESTARTED_AT = "astra-tokens.io/restartedAt"
-# On a managed Secret: the lease it publishes.
+# On a managed Secret: the lease it publishes and when that lease ends (whatever keys a template chose).
 ANNOTATION_LEASE_ID = "astra-tokens.io/lease-id"
+ANNOTATION_EXPIRES_AT = "astra-tokens.io/expires-at"
 
 CONDITION_READY = "Ready"
 CONDITION_ROLES_SYNCED = "RolesSynced"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from astra_token_operator.kube import SecretSnapshot
 from astra_token_operator.models import AstraToken
@@ -33,11 +32,13 @@ from astra_token_operator.reconcile.wakeups import VAULT
 from astra_token_operator.records import OwnerRef, Principal, RecordState, TokenRecord
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_EXPIRES_AT,
     ANNOTATION_OWNED_BY_POD,
     ANNOTATION_RENEW,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_REVOKE,
     ANNOTATION_ROTATE,
+    LABEL_CLIENT_ID,
     REQUEST_ANNOTATIONS,
     TOKEN_KIND,
 )
@@ -187,12 +188,8 @@ def compare_secret(context: PassContext, record: TokenRecord, found: SecretSnaps
     data_drift = [d for d in drift if not d.startswith(("label ", "annotation ", "owner "))]
     return SecretFacts(
         exists=True, owned=context.identity.owner.uid in found.owner_uids,
-        client_id=_text(found.data.get("clientId")), expires_at=_text(found.data.get("expiresAt")),
+        client_id=found.labels.get(LABEL_CLIENT_ID, ""), expires_at=found.annotations.get(ANNOTATION_EXPIRES_AT, ""),
         data_matches=not data_drift, meta_matches=len(data_drift) == len(drift), drift=drift)
-
-
-def _text(value: Any) -> str:
-    return value.get_secret_value() if value is not None else ""
 
 
 def open_requests(token: AstraToken, state: TokenState) -> Requests:
