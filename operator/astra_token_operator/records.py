@@ -151,6 +151,7 @@ class TokenRecord(_Stored):
     # them with (the new client id, or a rotation request's id shared by tokens rotated together),
     # until they were. Kept in the record so a crash between publishing and restarting still restarts.
     restart_for: str | None = None
+    requested_by: Principal | None = None  # who asked for this token (a rotate request); None: the schedule
 
     @model_validator(mode="after")
     def _default_lease_id(self) -> TokenRecord:

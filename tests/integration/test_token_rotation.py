@@ -111,7 +111,10 @@ def test_a_rotate_request_rotates_once_on_behalf_of_the_requester(
     assert (old["lastAction"], old["state"], old["actor"]["username"]) == (
         "superseded", "superseded", "rotation-requester")
     new = history(hvac_client, test_org.org_id, second["clientId"])
-    assert [(v["lastAction"], v["actor"]["username"]) for v in new] == [("minted", "rotation-requester")]
+    # Minted for the requester; then the record notes its workloads were restarted for it.
+    assert [(v["lastAction"], v["actor"]["username"]) for v in new] == [
+        ("minted", "rotation-requester"), ("restarted", "astra-token-operator")]
+    assert new[0]["requestedBy"]["username"] == "rotation-requester"
     assert new[0]["supersedes"] == first["clientId"]
     # Handled once: the token stays the same afterwards.
     assert cluster.token("on-request", namespace)["status"]["clientId"] == second["clientId"]

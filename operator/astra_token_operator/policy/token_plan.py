@@ -176,7 +176,7 @@ class Mint:
     replacing: Replacing
     answers_requests: bool = False  # a fresh token answers the requests made of the one it replaces
     restart_pending: bool = False  # the new record owes its workloads a restart
-    restart_stamp: str | None = None  # their restart stamp (a rotation id); None: the new client id
+    restart_stamp: str | None = None  # their restart stamp (a rotation id); None: the rotation's time
     actor: str | None = None  # who asked for it (a rotate request); None: the operator
 
 

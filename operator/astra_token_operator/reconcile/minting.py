@@ -44,6 +44,7 @@ from astra_token_operator.records import (
     VersionedRecord,
 )
 from astra_token_operator.surface import TokenReason
+from astra_token_operator.times import to_rfc3339
 from astra_token_operator.vault import VaultCasMismatch, VaultError
 
 MAX_DESCRIPTION = 200
@@ -91,7 +92,7 @@ class MintOrder:
     description_prefix: str
     supersedes: str | None = None
     restart_pending: bool = False
-    restart_stamp: str | None = None  # None: the new client id
+    restart_stamp: str | None = None  # None: the mint's time
     actor: Principal | None = None  # who asked for this token (a rotate request); None: the operator
 
 
@@ -155,7 +156,8 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
             state=RecordState.ACTIVE, created_by=order.created_by, last_action=RecordAction.MINTED,
             actor=order.actor or Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
             supersedes=order.supersedes,
-            restart_for=(order.restart_stamp or created.client_id) if order.restart_pending else None,
+            restart_for=(order.restart_stamp or to_rfc3339(now)) if order.restart_pending else None,
+            requested_by=order.actor,
         )
         try:
             version = await ledger.write_record(record, expected_version=0)

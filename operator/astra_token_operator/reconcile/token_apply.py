@@ -98,7 +98,7 @@ class TokenApplier:
             case MarkSuperseded(revoke_after):
                 previous, current = _previous(facts), _current(facts)
                 # Whoever caused the new token (a rotate request's requester, else the operator).
-                actor = current.record.actor or Principal.operator()
+                actor = current.record.requested_by or Principal.operator()
                 stored = await self._store(previous, previous.record.superseded(
                     by=current.record.client_id, revoke_after=revoke_after, actor=actor))
                 return self._with(facts, previous=stored)
