@@ -298,6 +298,8 @@ class AstraTokenStatus(_Model):
     created_by: str | None = None
     next_action: str | None = None
     next_action_at: Timestamp | None = None
+    restarts: int | None = None  # workload restarts this AstraToken caused
+    last_restarted_at: Timestamp | None = None
     observed_generation: int | None = None
 
 

@@ -92,6 +92,8 @@ class RecordAction(StrEnum):
     DELETED_EXTERNALLY = "deleted-externally"
     ABANDONED = "abandoned"
     RESTARTED = "restarted"  # the workloads named by the AstraToken were restarted for this token
+    ROLLOUT_FINISHED = "rollout-finished"  # (superseded) the workloads holding it rolled out
+    ROLLOUT_STUCK = "rollout-stuck"  # (superseded) their rollout did not finish in time
 
 
 class Principal(_Stored):
@@ -152,6 +154,12 @@ class TokenRecord(_Stored):
     # until they were. Kept in the record so a crash between publishing and restarting still restarts.
     restart_for: str | None = None
     requested_by: Principal | None = None  # who asked for this token (a rotate request); None: the schedule
+    restarted_at: UtcTime | None = None  # when its workloads were restarted for it
+    restarts: int = 0  # workload restarts this AstraToken caused, over all its tokens so far
+    # Superseded with workloads to restart: revoked only once their rollout finished (plus the grace
+    # period), never later than its own max expiry; rollout_stuck once that took too long (told once).
+    awaiting_rollout: bool = False
+    rollout_stuck: bool = False
 
     @model_validator(mode="after")
     def _default_lease_id(self) -> TokenRecord:
@@ -177,13 +185,23 @@ class TokenRecord(_Stored):
         """The Secret was put back from this record (deleted or edited by someone)."""
         return self.model_copy(update={"last_action": RecordAction.RESTORED, "actor": actor})
 
-    def restarted(self, *, actor: Principal) -> TokenRecord:
-        return self.model_copy(update={"restart_for": None, "last_action": RecordAction.RESTARTED,
-                                       "actor": actor})
+    def restarted(self, *, at: datetime, workloads: int, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"restart_for": None, "restarted_at": at, "restarts": self.restarts + workloads,
+                                       "last_action": RecordAction.RESTARTED, "actor": actor})
 
-    def superseded(self, *, by: str, revoke_after: datetime, actor: Principal) -> TokenRecord:
+    def superseded(self, *, by: str, revoke_after: datetime, actor: Principal,
+                   awaiting_rollout: bool = False) -> TokenRecord:
         return self.model_copy(update={"state": RecordState.SUPERSEDED, "superseded_by": by,
-                                       "revoke_after": revoke_after, "last_action": RecordAction.SUPERSEDED,
+                                       "revoke_after": revoke_after, "awaiting_rollout": awaiting_rollout,
+                                       "last_action": RecordAction.SUPERSEDED, "actor": actor})
+
+    def rollout_finished(self, *, revoke_after: datetime, actor: Principal) -> TokenRecord:
+        """The workloads that held this (superseded) token have rolled out: revoke after the grace."""
+        return self.model_copy(update={"awaiting_rollout": False, "revoke_after": revoke_after,
+                                       "last_action": RecordAction.ROLLOUT_FINISHED, "actor": actor})
+
+    def rollout_taking_too_long(self, *, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"rollout_stuck": True, "last_action": RecordAction.ROLLOUT_STUCK,
                                        "actor": actor})
 
     def revoked(self, *, at: datetime, actor: Principal, reason: str, state: RecordState = RecordState.REVOKED,

@@ -58,6 +58,7 @@ ANNOTATION_EXPIRES_AT = "astra-tokens.io/expires-at"
 
 CONDITION_READY = "Ready"
 CONDITION_ROLES_SYNCED = "RolesSynced"
+CONDITION_ROLLED_OUT = "RolledOut"  # an AstraToken's: the workloads restarted for its token rolled out
 
 
 class OrgReason(StrEnum):
@@ -105,6 +106,8 @@ class TokenReason(StrEnum):
     KUBERNETES_ERROR = "KubernetesError"  # the apiserver refused or could not take a write
     LEDGER_CONFLICT = "LedgerConflict"  # the ledger record keeps changing under the operator
     REVOKE_PENDING = "RevokePending"  # a deletion waits to revoke in Astra
+    ROLLOUT_STUCK = "RolloutStuck"  # (RolledOut) a restarted workload did not finish rolling out in time
+    ROLLED_OUT = "RolledOut"  # (RolledOut) it did, later
 
 
 class EventReason(StrEnum):
@@ -119,4 +122,5 @@ class EventReason(StrEnum):
     SECRET_RESTORED = "SecretRestored"  # noqa: S105 (a reason, not a password)
     ROLLOUT_RESTARTED = "RolloutRestarted"
     ROLLOUT_RESTART_FAILED = "RolloutRestartFailed"
+    ROLLOUT_STUCK = "RolloutStuck"
     ABANDONED = "Abandoned"

@@ -297,6 +297,7 @@ class InMemoryKube:
         self.annotations: dict[tuple[str, str], dict[str, str]] = {}
         self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self.restarts: list[tuple[str, str, str, str]] = []  # namespace, kind, name, value
+        self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
         self._versions = itertools.count(1)
@@ -373,10 +374,31 @@ class InMemoryKube:
                     current[key] = value
 
     async def restart_rollout(self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str,
-                              value: str) -> bool:
+                              value: str, restart_at: str | None = None) -> bool:
         self.writes[f"restart {kind}"] += 1
         self.restarts.append((namespace, kind, name, value))
+        workload = self.workloads.get((namespace, kind, name))
+        if workload is None:
+            return False
+        workload["metadata"]["generation"] += 1  # a changed pod template: a rollout starts
         return True
+
+    def add_workload(self, namespace: str, kind: str, name: str, labels: dict[str, str] | None = None) -> None:
+        self.workloads[(namespace, kind, name)] = {
+            "metadata": {"name": name, "generation": 1, "labels": labels or {}}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
+
+    def finish_rollout(self, namespace: str, kind: str, name: str) -> None:
+        """What the workload's controller reports once every replica is new and available."""
+        workload = self.workloads[(namespace, kind, name)]
+        workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
+
+    async def read_workload(self, namespace: str, kind: WorkloadKind, name: str) -> dict[str, Any] | None:
+        return self.workloads.get((namespace, kind, name))
+
+    async def list_workloads(self, namespace: str, kind: WorkloadKind, match_labels: Mapping[str, str]) -> list[str]:
+        return sorted(n for (ns, k, n), w in self.workloads.items() if ns == namespace and k == kind
+                      and all(w["metadata"]["labels"].get(key) == v for key, v in match_labels.items()))
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None:
         return {}
@@ -398,3 +420,16 @@ class RecordedEvents:
 
     def reasons(self) -> list[str]:
         return [reason for _, reason, _ in self.seen]
+
+    def about(self, obj: Mapping[str, Any]) -> RecordedEvents:
+        """Events about another object land in the same list, its kind and name before the reason."""
+        outer, where = self, f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+        class About(RecordedEvents):
+            def info(self, reason: str, message: str) -> None:
+                outer.seen.append(("Normal", f"{where}:{reason}", message))
+
+            def warning(self, reason: str, message: str) -> None:
+                outer.seen.append(("Warning", f"{where}:{reason}", message))
+
+        return About()

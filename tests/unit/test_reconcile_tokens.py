@@ -69,8 +69,8 @@ class World:
                          **spec},
                 "status": self.kube.status.get(key, {})}
 
-    async def pass_(self, name: str = "app", **spec: Any) -> float:
-        return await reconcile_token(self.deps, self.body(name, **spec), self.events)
+    async def pass_(self, name: str = "app", uid: str = "uid-1", **spec: Any) -> float:
+        return await reconcile_token(self.deps, self.body(name, uid, **spec), self.events)
 
     def status(self, name: str = "app") -> dict[str, Any]:
         return self.kube.status.get((NS, name), {})

@@ -376,3 +376,10 @@ def test_a_rotate_request_of_now_restarts_with_the_new_client_id() -> None:
     work = plan(facts(current=record(), previous=older, requests=Requests(rotate="now", by="bob"))).work
     assert work == (RevokeSuperseded("a newer rotation replaced it"),
                     Mint("current", Replacing.ROTATION, answers_requests=True, actor="bob"))
+
+
+def test_an_expired_lease_takes_its_superseded_predecessor_with_it() -> None:
+    older = record("older", state=RecordState.SUPERSEDED, revoke_after=T0 + 3 * H)
+    assert plan(facts(current=record(), previous=older), at=H + M).work == (
+        RevokeSuperseded("the token that replaced it expired unattended"),
+        RevokeCurrent(RecordState.EXPIRED, RecordAction.EXPIRED, "the lease expired before it was renewed"))

@@ -18,6 +18,8 @@ from astra_token_operator.models import (
     AstraToken,
     effective_role_name,
 )
+from astra_token_operator.policy import secret_template
+from astra_token_operator.policy.secret_template import Preset, SecretShape
 from astra_token_operator.policy.tenancy import matches_any, namespace_verdict
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
@@ -102,6 +104,7 @@ def token_create_problems(
     if not verdict.allowed:
         problems.append(verdict.reason)
     problems.extend(ttl_problems(token, role))
+    problems.extend(template_problems(token))
     logical = token.logical_name
     for holder in holders:
         if holder.uid == token.metadata.uid:
@@ -135,8 +138,20 @@ def token_update_problems(old: AstraToken, new: AstraToken, *, role: NamedRole |
                         "changed or removed; leave it as it is")
     if role is not None and new.spec.ttl != old.spec.ttl:
         problems.extend(ttl_problems(new, role))
+    if new.spec.secret.template != old.spec.secret.template or new.spec.metadata != old.spec.metadata:
+        problems.extend(template_problems(new))
     problems.extend(request_problems(new.metadata.annotations))
     return problems
+
+
+def template_problems(token: AstraToken) -> list[str]:
+    """A Secret template that fails to render, names an unknown field or makes an invalid key (tried
+    with sample values and the token's own metadata: nothing is minted for a template that cannot work)."""
+    template = token.spec.secret.template
+    if template is None:
+        return []
+    return secret_template.problems(SecretShape(preset=Preset(template.preset), data=dict(template.data)),
+                                    token.spec.metadata)
 
 
 def request_problems(annotations: Mapping[str, str]) -> list[str]:

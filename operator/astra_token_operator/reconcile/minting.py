@@ -94,6 +94,7 @@ class MintOrder:
     restart_pending: bool = False
     restart_stamp: str | None = None  # None: the mint's time
     actor: Principal | None = None  # who asked for this token (a rotate request); None: the operator
+    restarts: int = 0  # workload restarts the AstraToken caused so far (carried from token to token)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
             actor=order.actor or Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
             supersedes=order.supersedes,
             restart_for=(order.restart_stamp or to_rfc3339(now)) if order.restart_pending else None,
-            requested_by=order.actor,
+            requested_by=order.actor, restarts=order.restarts,
         )
         try:
             version = await ledger.write_record(record, expected_version=0)

@@ -29,6 +29,7 @@ from astra_token_operator.reconcile.secrets import desired_secret
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.reconcile.verified import OrgState, RoleState
 from astra_token_operator.reconcile.wakeups import VAULT
+from astra_token_operator.reconcile.workloads import rollout_facts
 from astra_token_operator.records import OwnerRef, Principal, RecordState, TokenRecord
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
@@ -72,7 +73,9 @@ def base_facts(deps: Deps, token: AstraToken, state: TokenState, now: datetime) 
         status={**token.status.model_dump(mode="json", by_alias=True), **state.written_status},
         labels={**meta.labels, **state.written_labels},
         org=org, role=role, slack=state.slack, jitter=deps.rng.random(),
-        drift_check_at=_drift_check_at(deps, state, now),
+        drift_check_at=_drift_check_at(deps, state, now), restart_wait_until=state.restart_wait_until,
+        rollout_timeout=timedelta(seconds=deps.config.rollout_timeout_seconds),
+        rollout_poll=timedelta(seconds=deps.config.rollout_poll_seconds),
     )
 
 
@@ -123,6 +126,12 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
                                        or now >= facts.drift_check_at):
         facts = replace(facts, secret=await secret_facts(deps, context, ledger.current.record, state, now),
                         drift_check_at=_drift_check_at(deps, state, now))
+    elif ledger.current is not None:  # as this process last read or wrote it: nothing says it changed
+        facts = replace(facts, secret=known_secret_facts(context, ledger.current.record, state))
+    previous, current = ledger.previous, ledger.current
+    if (previous is not None and previous.record.awaiting_rollout and current is not None
+            and not current.record.restart_for):
+        facts = replace(facts, rollouts=await rollout_facts(deps, facts.namespace, spec.rollout_restart_targets))
     return facts, context
 
 
