@@ -143,6 +143,12 @@ def operator_namespace(k8s_api: k8s.ApiClient) -> str:
     return OPERATOR_NAMESPACE
 
 
+# Delivery timings short enough for tests to see them: restarts batched over 3 s, a rollout in
+# progress looked at every second and told about after 15 s.
+SUITE_TIMING = {"ASTRA_OPERATOR_RESTART_WINDOW_SECONDS": "3", "ASTRA_OPERATOR_ROLLOUT_POLL_SECONDS": "1",
+                "ASTRA_OPERATOR_ROLLOUT_TIMEOUT_SECONDS": "15"}
+
+
 def e2e_webhook_settings() -> dict[str, str]:
     """make e2e-kind: the apiserver runs in a container and reaches the operator on the host
     through the Docker bridge, not through 127.0.0.1."""
@@ -159,7 +165,7 @@ def operator(platform: Platform, crds: Path, operator_namespace: str,
         env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
             vault_token=platform.openbao.token, operator_namespace=operator_namespace,
-            extra=e2e_webhook_settings(),
+            extra={**e2e_webhook_settings(), **SUITE_TIMING},
         ),
     )
     process.start()

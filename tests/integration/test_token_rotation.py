@@ -29,6 +29,16 @@ spec:
 """
 
 
+def finish_rollout(apps: k8s.AppsV1Api, namespace: str, name: str) -> None:
+    """Report the Deployment's rollout as done, as its controller would once every pod is new and
+    available (this control plane runs no Deployment controller)."""
+    deployment = apps.read_namespaced_deployment(name, namespace)
+    replicas = deployment.spec.replicas or 1
+    apps.patch_namespaced_deployment_status(name, namespace, {"status": {
+        "observedGeneration": deployment.metadata.generation, "replicas": replicas, "updatedReplicas": replicas,
+        "availableReplicas": replicas, "readyReplicas": replicas}})
+
+
 def history(hvac_client: hvac.Client, org_id: str, client_id: str) -> list[dict[str, Any]]:
     path = f"astra-tokens/orgs/{org_id}/tokens/{client_id}"
     versions = hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]["versions"]
@@ -61,8 +71,10 @@ def test_lease_renews_twice_then_rotates_restarts_the_workload_and_revokes_the_o
     wait_for(lambda: cluster.secret_data("rotating", namespace)["clientId"] == second["clientId"], timeout=10,
              what="the Secret updated in place")
     assert fake_astra.verify(cluster.secret_data("rotating", namespace)["token"]).valid
-    template = apps.read_namespaced_deployment("app", namespace).spec.template.metadata
-    assert "astra-tokens.io/restartedAt" in (template.annotations or {})
+    wait_for(lambda: "astra-tokens.io/restartedAt" in (
+        apps.read_namespaced_deployment("app", namespace).spec.template.metadata.annotations or {}),
+        timeout=15, what="the workload restarted (after the restart batch window)")
+    finish_rollout(apps, namespace, "app")  # what the Deployment controller reports once its pods are new
 
     old = history(hvac_client, test_org.org_id, first["clientId"])
     actions = [version["lastAction"] for version in old]
@@ -102,8 +114,8 @@ def test_a_rotate_request_rotates_once_on_behalf_of_the_requester(
     assert second["conditions"][0]["reason"] == "Rotated"
     assert fake_astra.verify(first_token).valid  # superseded, valid through its grace period
     assert fake_astra.verify(cluster.secret_data("on-request", namespace)["token"]).valid
-    deployment = apps.read_namespaced_deployment("app", namespace)
-    assert deployment.metadata.generation == generation + 1
+    deployment = wait_for(lambda: (d := apps.read_namespaced_deployment("app", namespace)).metadata.generation
+                          == generation + 1 and d, timeout=15, what="the restart (batched over a window)")
     stamp = deployment.spec.template.metadata.annotations["astra-tokens.io/restartedAt"]
     rotated_at = datetime.fromisoformat(second["generatedOn"].replace("Z", "+00:00"))
     assert abs(datetime.fromisoformat(stamp) - rotated_at) < timedelta(seconds=30)  # "now": the rotation's time
