@@ -36,7 +36,17 @@ ANNOTATION_ASTRA_ROLE_NAME = "astra-tokens.io/astra-role-name"
 # they want with the annotation.
 LABEL_INJECT = "astra-tokens.io/inject"
 ANNOTATION_ROLE = "astra-tokens.io/role"
-ANNOTATION_OWNED_BY_POD = "astra-tokens.io/pod"  # on the operator's own per-pod AstraTokens
+# ... optional annotations of such a pod (policy/sidecar.py has their defaults) ...
+ANNOTATION_MOUNT_PATH = "astra-tokens.io/mount-path"
+ANNOTATION_CONTAINERS = "astra-tokens.io/containers"
+ANNOTATION_TTL = "astra-tokens.io/ttl"
+ANNOTATION_METADATA_PREFIX = "astra-tokens.io/metadata."
+ANNOTATION_ENV = "astra-tokens.io/env"
+# ... and what the injection webhook stamps on it: the name of its Secret (and of its AstraToken).
+ANNOTATION_SIDECAR_SECRET = "astra-tokens.io/secret"  # noqa: S105 (a name, not a password)
+ANNOTATION_OWNED_BY_POD = "astra-tokens.io/pod"  # on the operator's own per-pod AstraTokens: the pod's uid
+LABEL_POD = "astra-tokens.io/pod"  # ... their pod's name
+LABEL_WORKLOAD = "astra-tokens.io/workload"  # ... and its owner (ReplicaSet.web-7d9f, Job.nightly)
 
 # Who created the AstraToken (JSON: username, uid, groups); stamped at admission only.
 ANNOTATION_CREATED_BY = "astra-tokens.io/created-by"

@@ -38,8 +38,8 @@ func apiserverArgs(p *pki, dataDir string, etcdPort, securePort int) []string {
 		// No kubelet, no nodes: the "kubernetes" Service endpoints would point
 		// at a loopback address, which endpoint validation refuses.
 		"--endpoint-reconciler-type=none",
-		// Requests on Secrets are audited (metadata only) so tests can prove
-		// which Secrets an operator lists and watches.
+		// Requests on Secrets and Pods are audited (metadata only) so tests can
+		// prove which Secrets and Pods an operator lists and watches.
 		"--audit-policy-file=" + filepath.Join(dataDir, "audit-policy.yaml"),
 		"--audit-log-path=" + filepath.Join(dataDir, "audit.log"),
 		"--audit-log-format=json",
@@ -85,7 +85,7 @@ rules:
 - level: Metadata
   resources:
   - group: ""
-    resources: ["secrets"]
+    resources: ["secrets", "pods"]
 - level: None
 `
 

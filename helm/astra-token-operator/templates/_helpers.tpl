@@ -95,6 +95,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, delete]
+# Sidecar mode: pods are only ever listed and watched with labelSelector astra-tokens.io/inject=true
+# (RBAC cannot filter by label), and read one by one when a pod's AstraToken is deleted.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
 # Kopf posts core/v1 Events (never events.k8s.io, never updates them).
 - apiGroups: [""]
   resources: [events]

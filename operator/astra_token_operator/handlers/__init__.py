@@ -10,6 +10,7 @@ registry = kopf.get_default_registry()
 
 from astra_token_operator.handlers import (  # noqa: E402,F401  (registers on import)
     orgs,
+    pods,
     roles,
     secrets,
     startup,

@@ -7,6 +7,7 @@ org selects namespaces by label)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -22,20 +23,35 @@ from astra_token_operator.policy.admission_rules import (
     finalizers_at_creation,
     labels_at_creation,
     org_problems,
+    pod_token_problems,
     principal_json,
     request_changed,
     role_problems,
     token_create_problems,
     token_update_problems,
 )
+from astra_token_operator.policy.sidecar import (
+    PodRequestProblem,
+    creator_of,
+    finished,
+    injected_spec,
+    read_request,
+    request_problems,
+    secret_name_for,
+)
+from astra_token_operator.policy.tenancy import namespace_verdict
 from astra_token_operator.reconcile.finalize import remember_deleter
 from astra_token_operator.reconcile.orgs import root_token_namespaces
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.records import Principal
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_OWNED_BY_POD,
     ANNOTATION_REQUESTED_BY,
+    ANNOTATION_SIDECAR_SECRET,
     GROUP,
+    LABEL_INJECT,
+    LABEL_POD,
     ORG_PLURAL,
     ROLE_PLURAL,
     TOKEN_PLURAL,
@@ -118,7 +134,7 @@ def _token(body: kopf.Body | dict[str, Any]) -> AstraToken:
 
 @kopf.on.mutate(GROUP, VERSION, TOKEN_PLURAL, id="stamp-token", operations={"CREATE", "UPDATE"},
                 persistent=True)
-def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, operation: str = "",
+def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, memo: kopf.Memo, operation: str = "",
                 old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                 **_: Any) -> None:
     """created-by on CREATE (whatever the client sent is replaced), with the finalizer and the
@@ -127,7 +143,11 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
     metadata = patch.setdefault("metadata", {})
     annotations = metadata.setdefault("annotations", {})
     if operation == "CREATE":
-        annotations[ANNOTATION_CREATED_BY] = principal_json(userinfo)
+        raw_annotations = dict((body.get("metadata") or {}).get("annotations") or {})
+        if not (_from_operator(memo, userinfo) and ANNOTATION_OWNED_BY_POD in raw_annotations
+                and ANNOTATION_CREATED_BY in raw_annotations):
+            # (A pod's token made by the operator keeps the pod's creator, stamped on the pod.)
+            annotations[ANNOTATION_CREATED_BY] = principal_json(userinfo)
         # The body is not validated yet (the schema runs after mutation): read it leniently, and
         # leave what it lacks to the schema's own messages.
         raw_meta, spec = dict(body.get("metadata") or {}), dict(body.get("spec") or {})
@@ -152,11 +172,13 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="validate-token", operations={"CREATE", "UPDATE"},
                   persistent=True)
-async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", old: Any = None,
-                         admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
+async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserInfo, operation: str = "",
+                         old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
     token = _token(body)
     deps: Deps = memo.deps
+    for_pods = old if operation == "UPDATE" and old else body
+    _deny(pod_token_problems(_token(for_pods), operation, str(userinfo.get("username", "")), deps.runtime.identity))
     role = _role(admission_roles, token.spec.role_ref) or await _fetch_role(deps, token.spec.role_ref)
     if operation == "UPDATE" and old:
         _deny(token_update_problems(_token(old), token, role=role))
@@ -174,6 +196,32 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", 
     _deny(token_create_problems(token, org=org, role=role, namespace_labels=labels, holders=holders))
 
 
+@kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="keep-pod-token", operations={"DELETE"}, persistent=True,
+                  labels={LABEL_POD: kopf.PRESENT})
+async def keep_pod_token(userinfo: kopf.UserInfo, memo: kopf.Memo, body: kopf.Body, old: Any = None,
+                         **_: Any) -> None:
+    """A pod's AstraToken goes with its pod: while the pod runs, only the operator deletes it (garbage
+    collection and namespace deletion come once the pod is gone or going)."""
+    deps: Deps = memo.deps
+    deleted = dict(old or body)
+    if _from_operator(memo, userinfo):
+        return
+    meta = deleted.get("metadata") or {}
+    pod_name = (meta.get("labels") or {}).get(LABEL_POD, "")
+    try:
+        pod = await deps.kube.read_pod(str(meta.get("namespace")), pod_name)
+    except KubeError as exc:
+        raise kopf.AdmissionError(f"cannot look up pod {pod_name!r} ({exc}); retry", code=503) from None
+    if pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp") and not finished(pod):
+        _deny([f"AstraToken {meta.get('name')} is pod {pod_name}'s token (sidecar mode): it is revoked when the "
+               "pod ends; delete the pod instead"])
+
+
+def _from_operator(memo: kopf.Memo, userinfo: kopf.UserInfo) -> bool:
+    identity = memo.deps.runtime.identity
+    return bool(identity) and userinfo.get("username") == identity
+
+
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="record-deleter", operations={"DELETE"}, persistent=True,
                   ignore_failures=True)
 async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool, memo: kopf.Memo,
@@ -189,6 +237,60 @@ async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool,
     who = Principal(username=str(userinfo.get("username", "")), uid=str(userinfo.get("uid", "")),
                     groups=[str(g) for g in userinfo.get("groups") or []])
     await remember_deleter(memo.deps, uid, who)
+
+
+# --- pods in sidecar mode -------------------------------------------------------------------------
+
+@kopf.on.mutate("v1", "pods", id="inject-pod", operations={"CREATE"}, persistent=True,
+                labels={LABEL_INJECT: "true"})
+async def inject_pod(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, memo: kopf.Memo,
+                     admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY, **_: Any) -> None:
+    """A pod labelled astra-tokens.io/inject=true asks for a token of its own: check what it asks
+    (policy/sidecar.py), name its Secret, mount it. The objectSelector sends only labelled pods here."""
+    deps: Deps = memo.deps
+    pod = dict(body)
+    meta = pod.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    try:
+        request = read_request(meta.get("annotations") or {})
+    except PodRequestProblem as problem:
+        raise kopf.AdmissionError(str(problem), code=400) from None
+    role = _role(admission_roles, request.role) or await _fetch_role(deps, request.role)
+    org = None
+    if role is not None:
+        org = _org(admission_orgs, role.spec.org_ref) or await _fetch_org(deps, role.spec.org_ref)
+    problems = request_problems(pod, request, role.spec if role else None, request.role,
+                                None if org is None else org.spec.caller_mode == "sidecar")
+    if org is not None and role is not None:
+        labels = None
+        if org.spec.namespace_selector is not None:
+            try:
+                labels = await deps.kube.namespace_labels(namespace)
+            except KubeError as exc:
+                raise kopf.AdmissionError(f"cannot read the namespace's labels ({exc}); retry", code=503) from None
+        verdict = namespace_verdict(namespace, labels, org_name=org.name, org_allowed=org.spec.allowed_namespaces,
+                                    org_selector=org.spec.namespace_selector, role_name=role.name,
+                                    role_allowed=role.spec.allowed_namespaces)
+        if not verdict.allowed:
+            problems.append(verdict.reason)
+    _deny(problems)
+    secret = secret_name_for(namespace, str(meta.get("name") or ""), secrets.token_hex(16))
+    patch.setdefault("metadata", {}).setdefault("annotations", {}).update(
+        {ANNOTATION_SIDECAR_SECRET: secret, ANNOTATION_CREATED_BY: creator_of(userinfo)})
+    patch.setdefault("spec", {}).update(injected_spec(pod, request, secret))
+
+
+@kopf.on.validate("v1", "pods", id="record-pod-deleter", operations={"DELETE"}, persistent=True,
+                  ignore_failures=True, labels={LABEL_INJECT: "true"})
+async def record_pod_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool, memo: kopf.Memo,
+                             old: Any = None, **_: Any) -> None:
+    """Remember who deleted a pod with a token: its AstraToken goes by garbage collection, and the
+    finalizer writes the pod's deleter into the ledger as revokedBy. Never blocks a deletion."""
+    uid = str(((old or body).get("metadata") or {}).get("uid") or "")
+    if uid and not dryrun:
+        who = Principal(username=str(userinfo.get("username", "")), uid=str(userinfo.get("uid", "")),
+                        groups=[str(g) for g in userinfo.get("groups") or []])
+        await remember_deleter(memo.deps, uid, who)
 
 
 # --- AstraOrg and AstraRole ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
-from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_MANAGED, TOKEN_KIND
+from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_INJECT, LABEL_MANAGED, TOKEN_KIND
 
 # Kopf's own bookkeeping lives under a prefix of its own: annotations under
 # astra-tokens.io/ must stay visible to our handlers (see docs/decisions.md).
@@ -43,8 +43,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=KOPF_PREFIX, v1=False, ignored_fields=["metadata"])
     settings.posting.reporting_component = "astra-token-operator"
     settings.posting.level = 20  # INFO events and up become Kubernetes Events
-    # Only the Secrets this operator manages are watched, filtered by the apiserver.
+    # Only the Secrets this operator manages, and the pods that ask for a token (sidecar mode), are
+    # watched: the apiserver filters both.
     settings.watching.label_selectors["v1", "secrets"] = f"{LABEL_MANAGED}=true"
+    settings.watching.label_selectors["v1", "pods"] = f"{LABEL_INJECT}=true"
     settings.peering.standalone = config.standalone
     if config.webhook_enabled:
         settings.admission.server = build_webhook_server(config)
@@ -59,6 +61,7 @@ async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
     first moments must not take an org that is not verified yet for one that does not exist."""
     try:
         await list_orgs_and_roles(memo.deps)
+        memo.deps.runtime.identity = await memo.deps.kube.whoami()
     except KubeError as exc:
         raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
 

@@ -546,6 +546,30 @@ class Kube:
         except KubeNotFound:  # Argo Rollouts not installed: nothing matches
             return []
 
+    async def whoami(self) -> str:
+        """The username this client authenticates as (a SelfSubjectReview)."""
+        api = kubernetes.client.AuthenticationV1Api(self._api)
+
+        def review() -> str:
+            found = api.create_self_subject_review(kubernetes.client.V1SelfSubjectReview(),
+                                                   _request_timeout=self._timeout)
+            user = found.status.user_info if found.status is not None else None
+            return str(user.username) if user is not None else ""
+
+        return await self._call(review, operation="create", kind="selfsubjectreviews", namespace=None, name=None,
+                                idempotent=True)
+
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """One pod (read by name: the operator never lists or watches pods without its label selector)."""
+        def read() -> dict[str, Any]:
+            return self._json(self._core.read_namespaced_pod(name, namespace, _request_timeout=self._timeout))
+
+        try:
+            return await self._call(read, operation="get", kind="pods", namespace=namespace, name=name,
+                                    idempotent=True)
+        except KubeNotFound:
+            return None
+
     # --- namespaces ---------------------------------------------------------------------------
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None:

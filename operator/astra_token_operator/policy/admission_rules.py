@@ -23,6 +23,7 @@ from astra_token_operator.policy.secret_template import Preset, SecretShape
 from astra_token_operator.policy.tenancy import matches_any, namespace_verdict
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_OWNED_BY_POD,
     ANNOTATION_RENEW,
     ANNOTATION_REVOKE,
     ANNOTATION_ROTATE,
@@ -87,7 +88,7 @@ def token_create_problems(
         return [f"AstraOrg {spec.org_ref!r} does not exist; set spec.orgRef to an existing AstraOrg "
                 "(kubectl get astraorgs)"]
     problems: list[str] = []
-    if org.spec.caller_mode == "sidecar":
+    if org.spec.caller_mode == "sidecar" and ANNOTATION_OWNED_BY_POD not in token.metadata.annotations:
         problems.append(f"AstraOrg {org.name!r} is in sidecar mode, which issues one token per pod and refuses "
                         "AstraTokens; annotate your pods instead (label astra-tokens.io/inject=true, annotation "
                         "astra-tokens.io/role)")
@@ -228,3 +229,15 @@ def labels_at_creation(org_ref: str, logical_name: str, org: NamedOrg | None, ro
 
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+
+
+def pod_token_problems(token: AstraToken, operation: str, requester: str, operator: str) -> list[str]:
+    """Sidecar mode's per-pod AstraTokens are the operator's own: nobody else creates or changes them
+    (a pod's token comes and goes with the pod)."""
+    if ANNOTATION_OWNED_BY_POD not in token.metadata.annotations or (operator and requester == operator):
+        return []
+    if operation == "CREATE":
+        return [f"AstraTokens annotated {ANNOTATION_OWNED_BY_POD} are made by the operator for pods in sidecar "
+                "mode; label your pod astra-tokens.io/inject=true instead"]
+    return [f"AstraToken {token.metadata.name} belongs to a pod (sidecar mode): only the operator changes it; "
+            "change or delete the pod instead"]

@@ -25,7 +25,13 @@ from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.reconcile.wakeups import astra_cause
 from astra_token_operator.records import Principal, RecordState, VersionedRecord
-from astra_token_operator.surface import ANNOTATION_ABANDON, ORG_PLURAL, EventReason, TokenReason
+from astra_token_operator.surface import (
+    ANNOTATION_ABANDON,
+    ANNOTATION_OWNED_BY_POD,
+    ORG_PLURAL,
+    EventReason,
+    TokenReason,
+)
 from astra_token_operator.vault import VaultError
 
 VERIFICATION_WAIT_SECONDS = 20.0  # how long a deletion waits in one go for its org's first verification
@@ -61,9 +67,15 @@ async def delete_token(deps: Deps, body: dict[str, Any], events: EventSink, *, f
     while True:
         try:
             async with deps.runtime.lock(uid):
-                deleted_by = await deps.ledger.read_deletion(uid)  # recorded by the admission webhook
+                # Recorded by the admission webhook: who deleted the AstraToken, else (sidecar mode) its pod.
+                deleted_by = await deps.ledger.read_deletion(uid)
+                pod_uid = str(((body.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_OWNED_BY_POD, ""))
+                if deleted_by is None and pod_uid:
+                    deleted_by = await deps.ledger.read_deletion(pod_uid)
                 result = await finalize_token(deps, body, deleted_by)
                 await deps.ledger.forget_deletion(uid)
+                if pod_uid:
+                    await deps.ledger.forget_deletion(pod_uid)
         except PassBlocked as exc:
             blocked = exc.blocked
         except (AstraError, VaultError, KubeError) as exc:

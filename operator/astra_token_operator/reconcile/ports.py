@@ -133,6 +133,10 @@ class KubePort(Protocol):
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None: ...
 
+    async def whoami(self) -> str: ...
+
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)

@@ -22,6 +22,11 @@ class Runtime:
     # Intents whose mint is running in this process: the sweeper and the daemons leave them alone.
     in_flight_intents: set[str] = field(default_factory=set)
     restart_batches: RestartBatches = field(default_factory=RestartBatches)
+    # Who this operator is to the apiserver (set at start-up): the only one that may create, change
+    # or delete the per-pod AstraTokens of sidecar mode.
+    identity: str = ""
+    # Pods whose AstraToken exists (or was just created): their other events need no look.
+    pods_with_tokens: set[str] = field(default_factory=set)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tokens: dict[str, TokenState] = field(default_factory=dict)
 
