@@ -108,6 +108,24 @@ class Cluster:
         wait_for(lambda: self.get(plural, name, namespace) is None, timeout, what=f"{plural} {name} deleted")
 
 
+@pytest.fixture(scope="module")
+def helm(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """helm(*args) as the cluster admin, with its own config and cache directories."""
+    home = tmp_path_factory.mktemp("helm-home")
+    env = {**os.environ, "KUBECONFIG": str(platform.controlplane.kubeconfig),
+           "HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
+           "HELM_DATA_HOME": str(home / "data")}
+
+    def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(platform.helm), *args], capture_output=True, text=True, env=env,
+                                timeout=timeout, check=False)
+        if check:
+            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def cluster(k8s_api: k8s.ApiClient, kubectl: Any) -> Cluster:
     return Cluster(k8s_api, kubectl)

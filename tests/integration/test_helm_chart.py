@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,25 +38,7 @@ DEPLOY = REPO_ROOT / "deploy"
 Manifest = dict[str, Any]
 
 
-# --- helm ----------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def helm(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """helm(*args) as the cluster admin, with its own config and cache directories."""
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {**os.environ, "KUBECONFIG": str(platform.controlplane.kubeconfig),
-           "HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
-           "HELM_DATA_HOME": str(home / "data")}
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(platform.helm), *args], capture_output=True, text=True, env=env,
-                                timeout=120, check=False)
-        if check:
-            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result
-
-    return run
-
+# --- helm (the `helm` fixture is in integration/conftest.py) ----------------------------------------
 
 def documents(text: str) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(text) if doc]

@@ -230,6 +230,11 @@ def _containerd_config(work_dir: Path, socket: Path, cgroup_root: str) -> str:
     # hostNetwork never call it), and a pod without hostNetwork fails with a clear error.
     (cni_conf / "10-host-network-only.conflist").write_text(json.dumps(
         {"cniVersion": "1.0.0", "name": "host-network-only", "plugins": [{"type": "host-network-only"}]}))
+    # Every registry is 127.0.0.1:1: a pod whose image was not imported fails at once
+    # (connection refused) instead of reaching out for it.
+    registries = work_dir / "registries" / "_default"
+    registries.mkdir(parents=True, exist_ok=True)
+    (registries / "hosts.toml").write_text('server = "http://127.0.0.1:1"\n')
     runc = shutil.which("runc")
     return f"""version = 3
 root = '{work_dir}/containerd/root'
@@ -256,6 +261,8 @@ disabled_plugins = [
     snapshotter = 'overlayfs'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = '{PAUSE_IMAGE}'
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = '{work_dir}/registries'
   [plugins.'io.containerd.cri.v1.runtime']
     # Nothing here may lower an oom_score_adj below its own (no CAP_SYS_RESOURCE in the
     # machine's bounding set): cap the sandbox's -998 and Guaranteed pods' -997 at ours.

@@ -3,9 +3,10 @@
 // -interval, asks Astra's /v2/currentOrg whether the token authenticates, and
 // prints one line whenever what it sees changes:
 //
-//	TESTAPP {"tokenSha256":"…","valid":true,"status":200,"orgId":"…","reads":12}
+//	TESTAPP {"tokenSha256":"…","expiresAt":"…","valid":true,"status":200,"orgId":"…","reads":12}
 //
-// It never prints the token itself, only its SHA-256.
+// expiresAt is the Secret's key of that name, mounted beside the token (a renewal
+// changes it). It never prints the token itself, only its SHA-256.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +27,7 @@ import (
 
 type observation struct {
 	TokenSHA256 string `json:"tokenSha256"`
+	ExpiresAt   string `json:"expiresAt,omitempty"`
 	Valid       bool   `json:"valid"`
 	Status      int    `json:"status"`
 	OrgID       string `json:"orgId,omitempty"`
@@ -49,7 +52,7 @@ func main() {
 	for {
 		reads++
 		seen := look(client, *tokenFile, strings.TrimRight(*astraURL, "/"))
-		if reads == 1 || seen.TokenSHA256 != last.TokenSHA256 || seen.Valid != last.Valid || seen.Error != last.Error {
+		if reads == 1 || seen.TokenSHA256 != last.TokenSHA256 || seen.ExpiresAt != last.ExpiresAt || seen.Valid != last.Valid || seen.Error != last.Error {
 			seen.Reads = reads
 			line, _ := json.Marshal(seen)
 			fmt.Printf("TESTAPP %s\n", line)
@@ -72,6 +75,9 @@ func look(client *http.Client, tokenFile, astraURL string) observation {
 	token := strings.TrimSpace(string(raw))
 	sum := sha256.Sum256([]byte(token))
 	seen := observation{TokenSHA256: hex.EncodeToString(sum[:])}
+	if expires, err := os.ReadFile(filepath.Join(filepath.Dir(tokenFile), "expiresAt")); err == nil {
+		seen.ExpiresAt = strings.TrimSpace(string(expires))
+	}
 	req, err := http.NewRequest(http.MethodGet, astraURL+"/v2/currentOrg", nil)
 	if err != nil {
 		seen.Error = err.Error()
