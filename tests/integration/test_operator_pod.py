@@ -47,7 +47,8 @@ class PodRelease:
     namespace: str
     fullname: str
     org: OrgHandle
-    role: str
+    role: str  # ttl 20s, maxTtl 60s: renews and rotates within a test
+    long_role: str  # ttl 1h, maxTtl 24h: changes only when asked
     helm: Any
     installed: bool = True
 
@@ -171,14 +172,17 @@ def pod_release(
     core = k8s.CoreV1Api(k8s_api)
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace)))
     release = PodRelease(name=name, namespace=namespace, fullname=fullname, helm=helm, role=f"pod-rw-{suffix}",
-                         org=OrgHandle(f"pod-org-{suffix}", str(uuid.uuid4()), "", "pod-root-token"))
+                         long_role=f"pod-long-{suffix}", org=OrgHandle(f"pod-org-{suffix}", str(uuid.uuid4()), "", "pod-root-token"))
     try:
         core.create_namespaced_secret(namespace, k8s.V1Secret(
             metadata=k8s.V1ObjectMeta(name="vault-token"), string_data={"token": platform.openbao.token}))
         started = time.monotonic()
-        helm("install", name, str(CHART), "--namespace", namespace, "-f", str(values_file),
-             "--wait", "--timeout=180s", timeout=200)
-        print(f"helm install --wait: {time.monotonic() - started:.1f} s")
+        helm("install", name, str(CHART), "--namespace", namespace, "-f", str(values_file))
+        # Not `helm install --wait`: with hostNetwork the chart's maxUnavailable is 1, and helm
+        # counts a Deployment of one replica with none ready as ready.
+        wait_for(lambda: [p for p in pods(core, namespace, release.selector) if ready(p)], timeout=180, interval=1,
+                 what="the operator pod Ready")
+        print(f"operator pod Ready {time.monotonic() - started:.1f} s after helm install")
         admin_token = fake_astra.add_org(release.org.org_id)
         release.org = OrgHandle(release.org.name, release.org.org_id, admin_token, release.org.secret_name)
         core.create_namespaced_secret(namespace, k8s.V1Secret(
@@ -191,7 +195,11 @@ def pod_release(
         cluster.must_apply(json.dumps({
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": release.role},
             "spec": {"orgRef": release.org.name, "astraRoleName": "R/W User", "ttl": "20s", "maxTtl": "60s"}}))
+        cluster.must_apply(json.dumps({
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": release.long_role},
+            "spec": {"orgRef": release.org.name, "astraRoleName": "R/W User", "ttl": "1h", "maxTtl": "24h"}}))
         cluster.wait_ready("astraroles", release.role, timeout=60)
+        cluster.wait_ready("astraroles", release.long_role, timeout=60)
         yield release
     finally:
         release.uninstall()
@@ -200,7 +208,8 @@ def pod_release(
         wait_for(lambda: webhook_names(kubectl, SUITE_WEBHOOK_CONFIGURATION), timeout=30,
                  what="the suite's operator to re-create its webhooks")
         # The suite's operator (the same finalizer) lets the org and role go.
-        for plural, obj in (("astraroles", release.role), ("astraorgs", release.org.name)):
+        for plural, obj in (("astraroles", release.role), ("astraroles", release.long_role),
+                            ("astraorgs", release.org.name)):
             cluster.delete(plural, obj)
         core.delete_namespace(namespace)
 
@@ -259,14 +268,14 @@ def test_tenant_token_is_admitted_through_the_service_fronted_webhook_and_become
     assert not any("url" in hook["clientConfig"] for hook in found["webhooks"])
 
     # Refused by the validating webhook, with its message, for the tenant.
-    too_long = token_manifest("too-long", tenant, pod_release.org.name, pod_release.role, ttl="48h")
+    too_long = token_manifest("too-long", tenant, pod_release.org.name, pod_release.long_role, ttl="48h")
     refused = kubectl("create", "-f", "-", f"--as={TENANT_USER}", input=too_long)
     assert refused.returncode != 0
     assert "admission webhook" in refused.stderr, refused.stderr
     assert "ttl" in refused.stderr, refused.stderr
 
     created = kubectl("create", "-f", "-", f"--as={TENANT_USER}",
-                      input=token_manifest("orders", tenant, pod_release.org.name, pod_release.role))
+                      input=token_manifest("orders", tenant, pod_release.org.name, pod_release.long_role))
     assert created.returncode == 0, created.stderr
     token = cluster.wait_ready("astratokens", "orders", tenant, timeout=60)
     created_by = json.loads(token["metadata"]["annotations"][ANNOTATION_CREATED_BY])
@@ -279,7 +288,7 @@ def test_container_reads_a_valid_token_and_sees_renewal_and_rotation_in_its_moun
     fake_astra: FakeAstraThread,
 ) -> None:
     core = k8s.CoreV1Api(k8s_api)
-    cluster.must_apply(token_manifest("reader", namespace, pod_release.org.name, pod_release.role, ttl="1h"))
+    cluster.must_apply(token_manifest("reader", namespace, pod_release.org.name, pod_release.long_role))
     cluster.wait_ready("astratokens", "reader", namespace, timeout=60)
     first = cluster.secret_data("reader", namespace)
     cluster.must_apply(app_deployment("reader", namespace, "reader", fake_astra.url))
@@ -298,9 +307,8 @@ def test_container_reads_a_valid_token_and_sees_renewal_and_rotation_in_its_moun
     assert seen["expiresAt"] == first["expiresAt"]
 
     # A renewal: the same token, a later expiry, in the file the running container reads.
-    cluster.must_apply(json.dumps({"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraToken",
-                                   "metadata": {"name": "reader", "namespace": namespace,
-                                                "annotations": {"astra-tokens.io/renew": "2h"}}}))
+    annotated = kubectl("annotate", "astratoken", "reader", "-n", namespace, "astra-tokens.io/renew=2h")
+    assert annotated.returncode == 0, annotated.stderr
     renewed = wait_for(lambda: cluster.secret_data("reader", namespace)["expiresAt"] != first["expiresAt"]
                        and cluster.secret_data("reader", namespace), timeout=30, what="the Secret renewed")
     changed = time.monotonic()
@@ -311,7 +319,8 @@ def test_container_reads_a_valid_token_and_sees_renewal_and_rotation_in_its_moun
     assert seen["valid"]
 
     # A rotation (the emergency one): a new token in the same running container.
-    kubectl("annotate", "astratoken", "reader", "-n", namespace, "astra-tokens.io/revoke=now")
+    annotated = kubectl("annotate", "astratoken", "reader", "-n", namespace, "astra-tokens.io/revoke=now")
+    assert annotated.returncode == 0, annotated.stderr
     rotated = wait_for(lambda: cluster.secret_data("reader", namespace)["clientId"] != first["clientId"]
                        and cluster.secret_data("reader", namespace), timeout=60, what="the Secret rotated")
     changed = time.monotonic()
