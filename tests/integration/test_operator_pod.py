@@ -172,7 +172,8 @@ def pod_release(
     core = k8s.CoreV1Api(k8s_api)
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace)))
     release = PodRelease(name=name, namespace=namespace, fullname=fullname, helm=helm, role=f"pod-rw-{suffix}",
-                         long_role=f"pod-long-{suffix}", org=OrgHandle(f"pod-org-{suffix}", str(uuid.uuid4()), "", "pod-root-token"))
+                         long_role=f"pod-long-{suffix}",
+                         org=OrgHandle(f"pod-org-{suffix}", str(uuid.uuid4()), "", "pod-root-token"))
     try:
         core.create_namespaced_secret(namespace, k8s.V1Secret(
             metadata=k8s.V1ObjectMeta(name="vault-token"), string_data={"token": platform.openbao.token}))
