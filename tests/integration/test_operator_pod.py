@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import hvac
 import pytest
@@ -28,13 +27,23 @@ from kubernetes import client as k8s
 
 from astra_token_operator.fake_astra import FakeAstraThread
 from astra_token_operator.models import ANNOTATION_CREATED_BY
-from integration.conftest import GROUP, VERSION, Cluster, OrgHandle, token_manifest, wait_for
+from integration.conftest import (
+    GROUP,
+    VAULT_TOKEN_SECRET,
+    VERSION,
+    Cluster,
+    OrgHandle,
+    release_pods_ready,
+    set_webhooks,
+    suite_operator_aside,
+    token_manifest,
+    wait_for,
+)
 from integration.test_crash_safety import assert_exactly_one_live_token
-from integration.test_helm_chart import CHART, SUITE_WEBHOOK_CONFIGURATION, set_webhooks, webhook_names
+from integration.test_helm_chart import CHART
 from testplatform.node import NODE_NAME, TESTAPP_IMAGE, Node
 from testplatform.operator import OperatorProcess
 from testplatform.platform import Platform
-from testplatform.processes import free_port
 
 pytestmark = pytest.mark.node
 
@@ -139,80 +148,56 @@ def namespace_containers(node: Node, namespace: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pod_release(
-    helm: Any, node: Node, operator_image: str, platform: Platform, operator: OperatorProcess, kubectl: Any,
+    helm: Any, node: Node, pod_values: Any, platform: Platform, operator: OperatorProcess, kubectl: Any,
     cluster: Cluster, k8s_api: k8s.ApiClient, crds: Path, fake_astra: FakeAstraThread,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[PodRelease]:
     """`helm install` of the chart with the image built from the Dockerfile, standing in for the
-    suite's operator (one operator at a time acts on the cluster's objects), with an org and role
-    of its own. Uninstalled afterwards, and the suite's operator started again."""
+    suite's operator, with an org and roles of its own. Uninstalled afterwards."""
     suffix = uuid.uuid4().hex[:6]
     name, namespace = f"pod-{suffix}", f"ato-pod-{suffix}"
-    fullname = f"{name}-astra-token-operator"
-    repository, tag = operator_image.rsplit(":", 1)
-    apiserver = urlparse(platform.controlplane.server)
-    values = {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "hostNetwork": True,
-        # Host ports: free ones of this machine.
-        "livenessPort": free_port(), "webhook": {"port": free_port()},
-        "vault": {"address": platform.openbao.addr, "auth": "token", "tokenSecret": {"name": "vault-token"}},
-        "verbose": True,
-        # No kube-proxy: the `kubernetes` Service's ClusterIP leads nowhere; the apiserver is on the loopback.
-        "extraEnv": [{"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
-                     {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port)}],
-    }
     values_file = tmp_path_factory.mktemp("pod-release") / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-
-    # The suite's operator steps aside: stopped, its persistent webhooks (failurePolicy Fail,
-    # pointing at its own process) removed; it re-creates them when it starts again.
-    operator.stop()
-    set_webhooks(kubectl, SUITE_WEBHOOK_CONFIGURATION, None)
+    values_file.write_text(yaml.safe_dump(pod_values()))
     core = k8s.CoreV1Api(k8s_api)
-    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace)))
-    release = PodRelease(name=name, namespace=namespace, fullname=fullname, helm=helm, role=f"pod-rw-{suffix}",
-                         long_role=f"pod-long-{suffix}",
+    release = PodRelease(name=name, namespace=namespace, fullname=f"{name}-astra-token-operator", helm=helm,
+                         role=f"pod-rw-{suffix}", long_role=f"pod-long-{suffix}",
                          org=OrgHandle(f"pod-org-{suffix}", str(uuid.uuid4()), "", "pod-root-token"))
-    try:
-        core.create_namespaced_secret(namespace, k8s.V1Secret(
-            metadata=k8s.V1ObjectMeta(name="vault-token"), string_data={"token": platform.openbao.token}))
-        started = time.monotonic()
-        helm("install", name, str(CHART), "--namespace", namespace, "-f", str(values_file))
-        # Not `helm install --wait`: with hostNetwork the chart's maxUnavailable is 1, and helm
-        # counts a Deployment of one replica with none ready as ready.
-        wait_for(lambda: [p for p in pods(core, namespace, release.selector) if ready(p)], timeout=180, interval=1,
-                 what="the operator pod Ready")
-        print(f"operator pod Ready {time.monotonic() - started:.1f} s after helm install")
-        admin_token = fake_astra.add_org(release.org.org_id)
-        release.org = OrgHandle(release.org.name, release.org.org_id, admin_token, release.org.secret_name)
-        core.create_namespaced_secret(namespace, k8s.V1Secret(
-            metadata=k8s.V1ObjectMeta(name=release.org.secret_name), string_data={"token": admin_token}))
-        cluster.must_apply(json.dumps({
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraOrg", "metadata": {"name": release.org.name},
-            "spec": {"orgId": release.org.org_id, "url": fake_astra.url, "allowedNamespaces": ["*"],
-                     "rootTokenRef": {"secret": {"namespace": namespace, "name": release.org.secret_name}}}}))
-        cluster.wait_ready("astraorgs", release.org.name, timeout=60)
-        cluster.must_apply(json.dumps({
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": release.role},
-            "spec": {"orgRef": release.org.name, "astraRoleName": "R/W User", "ttl": "20s", "maxTtl": "60s"}}))
-        cluster.must_apply(json.dumps({
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": release.long_role},
-            "spec": {"orgRef": release.org.name, "astraRoleName": "R/W User", "ttl": "1h", "maxTtl": "24h"}}))
-        cluster.wait_ready("astraroles", release.role, timeout=60)
-        cluster.wait_ready("astraroles", release.long_role, timeout=60)
-        yield release
-    finally:
-        release.uninstall()
-        set_webhooks(kubectl, f"{fullname}.astra-tokens.io", None)
-        operator.start()
-        wait_for(lambda: webhook_names(kubectl, SUITE_WEBHOOK_CONFIGURATION), timeout=30,
-                 what="the suite's operator to re-create its webhooks")
-        # The suite's operator (the same finalizer) lets the org and role go.
-        for plural, obj in (("astraroles", release.role), ("astraroles", release.long_role),
-                            ("astraorgs", release.org.name)):
-            cluster.delete(plural, obj)
-        core.delete_namespace(namespace)
+    with suite_operator_aside(operator, kubectl):
+        core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace)))
+        try:
+            core.create_namespaced_secret(namespace, k8s.V1Secret(
+                metadata=k8s.V1ObjectMeta(name=VAULT_TOKEN_SECRET), string_data={"token": platform.openbao.token}))
+            started = time.monotonic()
+            helm("install", name, str(CHART), "--namespace", namespace, "-f", str(values_file))
+            # Not `helm install --wait`: with hostNetwork the chart's maxUnavailable is 1, and helm
+            # counts a Deployment of one replica with none ready as ready.
+            wait_for(lambda: release_pods_ready(core, namespace, name), timeout=180, interval=1,
+                     what="the operator pod Ready")
+            print(f"operator pod Ready {time.monotonic() - started:.1f} s after helm install")
+            admin_token = fake_astra.add_org(release.org.org_id)
+            release.org = OrgHandle(release.org.name, release.org.org_id, admin_token, release.org.secret_name)
+            core.create_namespaced_secret(namespace, k8s.V1Secret(
+                metadata=k8s.V1ObjectMeta(name=release.org.secret_name), string_data={"token": admin_token}))
+            cluster.must_apply(json.dumps({
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraOrg", "metadata": {"name": release.org.name},
+                "spec": {"orgId": release.org.org_id, "url": fake_astra.url, "allowedNamespaces": ["*"],
+                         "rootTokenRef": {"secret": {"namespace": namespace, "name": release.org.secret_name}}}}))
+            cluster.wait_ready("astraorgs", release.org.name, timeout=60)
+            for role, ttl, max_ttl in ((release.role, "20s", "60s"), (release.long_role, "1h", "24h")):
+                cluster.must_apply(json.dumps({
+                    "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": role},
+                    "spec": {"orgRef": release.org.name, "astraRoleName": "R/W User", "ttl": ttl, "maxTtl": max_ttl}}))
+            for role in (release.role, release.long_role):
+                cluster.wait_ready("astraroles", role, timeout=60)
+            yield release
+        finally:
+            release.uninstall()
+            set_webhooks(kubectl, f"{release.fullname}.astra-tokens.io", None)
+    # The suite's operator is back (the same finalizer): it lets the org and the roles go.
+    for plural, obj in (("astraroles", release.role), ("astraroles", release.long_role),
+                        ("astraorgs", release.org.name)):
+        cluster.delete(plural, obj)
+    core.delete_namespace(namespace)
 
 
 @pytest.fixture
