@@ -328,7 +328,7 @@ def test_rotation_with_restart_targets_replaces_the_pods_which_read_the_new_toke
     """Role ttl 20s, maxTtl 60s: renewed, then rotated at about 40 s."""
     core = k8s.CoreV1Api(k8s_api)
     cluster.must_apply(token_manifest("rolling", namespace, pod_release.org.name, pod_release.role,
-                                      rotationGracePeriod="20s",
+                                      rotationGracePeriod="30s",
                                       rolloutRestartTargets=[{"kind": "Deployment", "name": "rolling"}]))
     first = cluster.wait_ready("astratokens", "rolling", namespace, timeout=60)["status"]
     first_token = cluster.secret_data("rolling", namespace)["token"]
@@ -355,7 +355,7 @@ def test_rotation_with_restart_targets_replaces_the_pods_which_read_the_new_toke
     # The new pods run on the new token while the old one is still within its grace period...
     assert fake_astra.verify(first_token).valid
     # ...which then ends.
-    wait_for(lambda: not fake_astra.verify(first_token).valid, timeout=40, what="the old token revoked")
+    wait_for(lambda: not fake_astra.verify(first_token).valid, timeout=50, what="the old token revoked")
 
 
 def test_force_deleting_the_operator_pod_mid_mint_leaves_exactly_one_live_token(
@@ -366,6 +366,7 @@ def test_force_deleting_the_operator_pod_mid_mint_leaves_exactly_one_live_token(
     (old,) = pods(core, pod_release.namespace, pod_release.selector)
     marker = f"astra-token-operator {namespace}/midmint "
     # The create reaches Astra, which makes the token and never answers: the operator is mid-mint.
+    faults = fake_astra.faults()
     fake_astra.set_faults(drop_create_responses=1, drop_mode="hang", hang_seconds=60)
     try:
         cluster.must_apply(token_manifest("midmint", namespace, pod_release.org.name, pod_release.role))
@@ -375,7 +376,7 @@ def test_force_deleting_the_operator_pod_mid_mint_leaves_exactly_one_live_token(
                           "--force")
         assert deleted.returncode == 0, deleted.stderr
     finally:
-        fake_astra.set_faults(drop_create_responses=0)
+        fake_astra.set_faults(faults)
 
     def replacement() -> k8s.V1Pod | None:
         found = [p for p in pods(core, pod_release.namespace, pod_release.selector)
