@@ -366,8 +366,8 @@ def test_force_deleting_the_operator_pod_mid_mint_leaves_exactly_one_live_token(
     (old,) = pods(core, pod_release.namespace, pod_release.selector)
     marker = f"astra-token-operator {namespace}/midmint "
     # The create reaches Astra, which makes the token and never answers: the operator is mid-mint.
-    faults = fake_astra.faults()
-    fake_astra.set_faults(drop_create_responses=1, drop_mode="hang", hang_seconds=60)
+    faults = fake_astra.faults
+    fake_astra.set_faults(drop_create_responses=1, drop_mode="hang", hang_seconds=20)
     try:
         cluster.must_apply(token_manifest("midmint", namespace, pod_release.org.name, pod_release.role))
         wait_for(lambda: [v for v in fake_astra.tokens(pod_release.org.org_id) if marker in v.description],
