@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,6 +133,10 @@ def platform_process(node: Node, tmp_path: Path) -> Iterator[PlatformProcess]:
     yield started
     started.stop()
     sweep_leftovers()
+    # A killed platform leaves its control plane's and OpenBao's directory (its processes died
+    # with it); the node's own directory is what the sweep removes.
+    if started.node_work_dir is not None and started.node_work_dir.parent.name.startswith("astra-platform-"):
+        shutil.rmtree(started.node_work_dir.parent, ignore_errors=True)
 
 
 def test_ctrl_c_on_make_platform_removes_its_containers_mounts_and_cgroups(
