@@ -41,7 +41,8 @@ def app_deployment(name: str, namespace: str, secret: str, astra_url: str, *, mi
         "volumeMounts": [{"name": "astra", "mountPath": "/var/run/astra", "readOnly": True}]}
     if never_ready:
         container["readinessProbe"] = {"exec": {"command": ["/nonexistent"]}, "periodSeconds": 1}
-    return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+    return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": name, "namespace": namespace},
                        "spec": {"replicas": 1, "minReadySeconds": min_ready_seconds,
                                 "selector": {"matchLabels": {"app": name}},
                                 "strategy": {"type": "RollingUpdate",
