@@ -2,8 +2,8 @@
 restarted for the new one, restarts of a shared workload are batched, label-selected targets and
 Argo Rollouts restart, and the Secret takes the shape its template asks for.
 
-This control plane runs no Deployment controller (and no node), so a test reports a rollout's
-progress itself, through the Deployment's status, as its controller would."""
+Rollouts are real: the control plane's Deployment controller rolls pods out on the suite's node,
+where they read the token from the mounted Secret."""
 
 from __future__ import annotations
 
@@ -16,26 +16,51 @@ from kubernetes import client as k8s
 
 from astra_token_operator.fake_astra import FakeAstraThread
 from integration.conftest import Cluster, OrgHandle, role_manifest, token_manifest, wait_for
+from testplatform.node import TESTAPP_IMAGE, Node
 
 MINT = "POST /v2/clientIdSecrets"
 
 
 def deployment(name: str, namespace: str, labels: dict[str, str] | None = None) -> str:
+    """A Deployment of nothing: its controller finishes each rollout at once."""
     return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment",
                        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-                       "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                       "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
                                 "template": {"metadata": {"labels": {"app": name}},
                                              "spec": {"containers": [{"name": "app", "image": "example/app:1"}]}}}})
 
 
-def report_rollout(apps: k8s.AppsV1Api, namespace: str, name: str, *, done: bool) -> None:
-    """The Deployment's status as its controller reports it: every replica new and available, or
-    one old replica still running."""
+def app_deployment(name: str, namespace: str, secret: str, astra_url: str, *, min_ready_seconds: int = 0,
+                   never_ready: bool = False) -> str:
+    """One pod of the test app on the node, reading its token from the Secret. A new pod counts as
+    available only min_ready_seconds after it is Ready (which holds a rollout in progress that
+    long); never_ready gives it a readiness probe that always fails (a rollout that never ends)."""
+    container: dict[str, Any] = {
+        "name": "app", "image": TESTAPP_IMAGE, "imagePullPolicy": "Never",
+        "args": [f"-astra-url={astra_url}", "-token-file=/var/run/astra/token"],
+        "volumeMounts": [{"name": "astra", "mountPath": "/var/run/astra", "readOnly": True}]}
+    if never_ready:
+        container["readinessProbe"] = {"exec": {"command": ["/nonexistent"]}, "periodSeconds": 1}
+    return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": name, "namespace": namespace},
+                       "spec": {"replicas": 1, "minReadySeconds": min_ready_seconds,
+                                "selector": {"matchLabels": {"app": name}},
+                                "strategy": {"type": "RollingUpdate",
+                                             "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                                "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                                    "hostNetwork": True, "terminationGracePeriodSeconds": 1,
+                                    "containers": [container],
+                                    "volumes": [{"name": "astra", "secret": {"secretName": secret}}]}}}})
+
+
+def rolled_out(apps: k8s.AppsV1Api, namespace: str, name: str) -> bool:
+    """What `kubectl rollout status` waits for: every replica of the latest template, available, and
+    no old one left."""
     current = apps.read_namespaced_deployment(name, namespace)
-    replicas = current.spec.replicas
-    apps.patch_namespaced_deployment_status(name, namespace, {"status": {
-        "observedGeneration": current.metadata.generation, "replicas": replicas + (0 if done else 1),
-        "updatedReplicas": replicas if done else 1, "availableReplicas": replicas, "readyReplicas": replicas}})
+    status, wanted = current.status, current.spec.replicas
+    return bool((status.observed_generation or 0) >= current.metadata.generation
+                and (status.updated_replicas or 0) == wanted and (status.available_replicas or 0) == wanted
+                and (status.replicas or 0) == wanted)
 
 
 def restart_stamp(apps: k8s.AppsV1Api, namespace: str, name: str) -> str | None:
@@ -65,27 +90,29 @@ def rotate(cluster: Cluster, kubectl: Any, namespace: str, *names: str, rotation
                            timeout=30, what=f"{name} rotated") for name in names}
 
 
+@pytest.mark.node
 def test_the_old_token_stays_valid_until_the_rollout_finishes_then_for_the_grace(
     cluster: Cluster, test_org: OrgHandle, delivery_role: str, namespace: str, fake_astra: FakeAstraThread,
-    apps: k8s.AppsV1Api, kubectl: Any,
+    apps: k8s.AppsV1Api, kubectl: Any, node: Node,
 ) -> None:
-    cluster.must_apply(deployment("web", namespace))
     cluster.must_apply(token_manifest("web-token", namespace, test_org.name, delivery_role, rotationGracePeriod="3s",
                                       rolloutRestartTargets=[{"kind": "Deployment", "name": "web"}]))
     cluster.wait_ready("astratokens", "web-token", namespace)
+    cluster.must_apply(app_deployment("web", namespace, "web-token", fake_astra.url, min_ready_seconds=10))
+    wait_for(lambda: rolled_out(apps, namespace, "web"), timeout=60, what="the first pod available")
     assert restart_stamp(apps, namespace, "web") is None  # a first Secret restarts nothing
     old_token = cluster.secret_data("web-token", namespace)["token"]
 
     rotate(cluster, kubectl, namespace, "web-token")
     wait_for(lambda: restart_stamp(apps, namespace, "web"), timeout=20, what="the Deployment restarted")
-    report_rollout(apps, namespace, "web", done=False)
-    # Far past the 3 s grace, while the rollout is in progress, the old token stays valid: watched
-    # for 8 s (a state that must hold over time, so the test waits it out).
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
+    # The new pod is Ready within seconds, available 10 s later; only then does the old one go.
+    # Until then, far past the 3 s grace, the old token stays valid.
+    restarted = time.monotonic()
+    while not rolled_out(apps, namespace, "web"):
         assert fake_astra.verify(old_token).valid, "revoked while the rollout was in progress"
+        assert time.monotonic() - restarted < 60, "the rollout never finished"
         time.sleep(0.5)
-    report_rollout(apps, namespace, "web", done=True)
+    assert time.monotonic() - restarted > 6, "the rollout was over before the grace could have passed"
     wait_for(lambda: not fake_astra.verify(old_token).valid, timeout=20,
              what="the old token revoked within the grace after the rollout")
     status = cluster.token("web-token", namespace)["status"]
@@ -94,22 +121,23 @@ def test_the_old_token_stays_valid_until_the_rollout_finishes_then_for_the_grace
     assert "RolloutRestarted" in reasons  # an Event on the workload too
 
 
+@pytest.mark.node
 def test_a_rollout_that_never_finishes_keeps_the_old_token_until_its_max_expiry_and_warns(
     cluster: Cluster, test_org: OrgHandle, namespace: str, fake_astra: FakeAstraThread, apps: k8s.AppsV1Api,
-    kubectl: Any,
+    kubectl: Any, node: Node,
 ) -> None:
     cluster.must_apply(role_manifest("it-delivery-short", test_org.name, astraRoleName="R/W User", ttl="45s",
                                      maxTtl="60s"))
     cluster.wait_ready("astraroles", "it-delivery-short")
-    cluster.must_apply(deployment("stuck", namespace))
     cluster.must_apply(token_manifest("stuck-token", namespace, test_org.name, "it-delivery-short",
                                       rotationGracePeriod="1s",
                                       rolloutRestartTargets=[{"kind": "Deployment", "name": "stuck"}]))
     first = cluster.wait_ready("astratokens", "stuck-token", namespace)["status"]
+    # Its pods run but never pass their readiness probe: no rollout of it ever finishes.
+    cluster.must_apply(app_deployment("stuck", namespace, "stuck-token", fake_astra.url, never_ready=True))
     old_token = cluster.secret_data("stuck-token", namespace)["token"]
     rotate(cluster, kubectl, namespace, "stuck-token")
     wait_for(lambda: restart_stamp(apps, namespace, "stuck"), timeout=20, what="the Deployment restarted")
-    report_rollout(apps, namespace, "stuck", done=False)
     stuck = wait_for(lambda: [e for e in cluster.events_for("stuck-token", namespace) if e.reason == "RolloutStuck"],
                      timeout=40, what="a Warning that the rollout is stuck (after the suite's 15 s bound)")
     assert "Deployment stuck" in (stuck[0].message or "")
