@@ -1,9 +1,11 @@
 """Sidecar caller mode on the real control plane: a labelled pod asks for a token of its own, the
 webhook mounts its Secret, the operator mints it through the usual path, and the token dies with the
-pod. (No node runs here: pods stay Pending; what they would read is their Secret.)"""
+pod. Most pods here are kept off the node (they stay Pending: what they would read is their Secret);
+the tests marked `node` run the test app on the node and read the token it mounted."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from astra_token_operator.fake_astra import FakeAstraThread
 from integration.conftest import Cluster, org_manifest, role_manifest, root_token_secret, wait_for
+from testplatform.node import TESTAPP_IMAGE, Node
 from testplatform.operator import OperatorProcess
 from testplatform.platform import Platform
 
@@ -64,7 +67,8 @@ def pod_body(name: str | None = "web-1", labelled: bool = True, generate: str | 
         meta["name"] = name
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
             "spec": {"containers": [{"name": "app", "image": "example/app:1"}], "initContainers": [
-                {"name": "init", "image": "example/init:1"}]}}
+                {"name": "init", "image": "example/init:1"}],
+                     "nodeSelector": {"astra-tokens.io/test": "no-such-node"}}}  # Pending, off the node
 
 
 def pod_token(cluster: Cluster, core: k8s.CoreV1Api, namespace: str, pod_name: str) -> dict[str, Any]:
@@ -150,15 +154,89 @@ def test_deleting_the_pod_revokes_its_token_and_names_who_deleted_it(
     assert took < 10
 
 
-def test_a_pod_that_succeeded_has_its_token_revoked_while_it_lingers(
+MOUNTED_TOKEN = "/var/run/secrets/astra-tokens.io/token"
+
+
+def app_pod_template(app: str, astra_url: str, *args: str, **annotations: str) -> dict[str, Any]:
+    """A labelled pod template of the test app on the node, reading the token mounted for it."""
+    return {"metadata": {"labels": {"app": app, "astra-tokens.io/inject": "true"},
+                         "annotations": {"astra-tokens.io/role": "edge-rw", **annotations}},
+            "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "app", "image": TESTAPP_IMAGE, "imagePullPolicy": "Never",
+                                     "args": [f"-astra-url={astra_url}", f"-token-file={MOUNTED_TOKEN}", *args]}]}}
+
+
+def app_lines(kubectl: Any, namespace: str, pod: str) -> list[dict[str, Any]]:
+    logs = kubectl("-n", namespace, "logs", pod)
+    return [json.loads(line.removeprefix("TESTAPP ")) for line in logs.stdout.splitlines()
+            if line.startswith("TESTAPP {")]
+
+
+@pytest.mark.node
+def test_a_job_pod_reads_its_token_and_once_it_succeeded_the_token_is_revoked_while_the_pod_lingers(
     cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
+    k8s_api: k8s.ApiClient, kubectl: Any, node: Node,
 ) -> None:
-    core.create_namespaced_pod(namespace, pod_body("job-run"))
-    token = pod_token(cluster, core, namespace, "job-run")
+    template = app_pod_template("job", fake_astra.url, "-once")
+    template["spec"]["restartPolicy"] = "Never"
+    k8s.BatchV1Api(k8s_api).create_namespaced_job(namespace, {
+        "metadata": {"name": "report"}, "spec": {"backoffLimit": 0, "template": template}})
+    pod = wait_for(lambda: core.list_namespaced_pod(namespace, label_selector="job-name=report").items,
+                   timeout=20, what="the Job's pod")[0]
+    token = pod_token(cluster, core, namespace, pod.metadata.name)
     secret = cluster.secret_data(token["spec"]["secret"]["name"], namespace)["token"]
-    core.patch_namespaced_pod_status("job-run", namespace, {"status": {"phase": "Succeeded"}})
+    # The app exits 0 only if the token it read from its mount authenticated.
+    phase = wait_for(lambda: (p := core.read_namespaced_pod(pod.metadata.name, namespace).status.phase) in (
+        "Succeeded", "Failed") and p, timeout=60, what="the Job's pod finished")
+    assert phase == "Succeeded", app_lines(kubectl, namespace, pod.metadata.name)
     wait_for(lambda: not fake_astra.verify(secret).valid, timeout=15, what="the finished pod's token revoked")
-    assert core.read_namespaced_pod("job-run", namespace).status.phase == "Succeeded"  # the pod lingers
+    assert core.read_namespaced_pod(pod.metadata.name, namespace).status.phase == "Succeeded"  # it lingers
+
+
+@pytest.mark.node
+def test_each_replica_reads_a_token_of_its_own_and_sees_a_rotation_of_it_in_its_mount(
+    cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
+    k8s_api: k8s.ApiClient, kubectl: Any, node: Node,
+) -> None:
+    k8s.AppsV1Api(k8s_api).create_namespaced_deployment(namespace, {
+        "metadata": {"name": "reader"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "reader"}},
+                 "template": app_pod_template("reader", fake_astra.url, "-interval=500ms")}})
+
+    def running() -> list[k8s.V1Pod]:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=reader").items
+        return pods if len(pods) == 2 and all(p.status.phase == "Running" for p in pods) else []
+
+    pods = {p.metadata.name: p for p in wait_for(running, timeout=90, what="both replicas running")}
+    tokens = {name: pod_token(cluster, core, namespace, name) for name in pods}
+    assert len({t["status"]["clientId"] for t in tokens.values()}) == 2  # a token per replica
+
+    def sees(pod: str, token: str) -> dict[str, Any] | None:
+        lines = app_lines(kubectl, namespace, pod)
+        return lines[-1] if lines and lines[-1]["tokenSha256"] == sha256(token) and lines[-1]["valid"] else None
+
+    for name, tok in tokens.items():
+        mounted = cluster.secret_data(tok["spec"]["secret"]["name"], namespace)["token"]
+        wait_for(lambda n=name, m=mounted: sees(n, m), timeout=30, what=f"{name} reading its own token, valid")
+
+    # A tenant asks for an emergency rotation of one replica's token: only that pod's mount changes.
+    rotated_pod, other_pod = sorted(pods)
+    before = tokens[rotated_pod]["status"]["clientId"]
+    asked = kubectl("--as=alice", "--as-group=system:masters", "-n", namespace, "annotate", "astratoken",
+                    tokens[rotated_pod]["metadata"]["name"], "astra-tokens.io/rotate=now")
+    assert asked.returncode == 0, asked.stderr
+    secret_name = tokens[rotated_pod]["spec"]["secret"]["name"]
+    rotated = wait_for(lambda: (d := cluster.secret_data(secret_name, namespace))["clientId"] != before and d,
+                       timeout=30, what="the replica's token rotated")
+    wait_for(lambda: sees(rotated_pod, rotated["token"]), timeout=30,
+             what="the rotated token in the replica's mount, valid")
+    other = cluster.secret_data(tokens[other_pod]["spec"]["secret"]["name"], namespace)["token"]
+    assert sees(other_pod, other), "the other replica's token changed too"
+    assert core.read_namespaced_pod(rotated_pod, namespace).status.container_statuses[0].restart_count == 0
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_a_pod_deleted_at_once_leaves_nothing_valid_the_ledger_does_not_know(
@@ -256,10 +334,10 @@ def test_fifty_pods_each_get_a_distinct_token(
 
 
 def test_unlabelled_pods_never_reach_the_webhook_and_pods_are_watched_only_by_label(
-    platform: Platform, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, k8s_api: k8s.ApiClient,
+    platform: Platform, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, kubectl: Any,
 ) -> None:
     def inject_calls() -> float:
-        metrics = k8s_api.call_api("/metrics", "GET", _preload_content=False)[0].data.decode()
+        metrics = kubectl("get", "--raw", "/metrics").stdout
         return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                    if line.startswith("apiserver_admission_webhook_admission_duration_seconds_count")
                    and 'name="inject-pod.' in line)

@@ -16,6 +16,7 @@ from astra_token_operator.policy.admission_rules import (
     NamedRole,
     labels_at_creation,
     org_problems,
+    pod_token_problems,
     principal_json,
     request_changed,
     request_problems,
@@ -23,7 +24,14 @@ from astra_token_operator.policy.admission_rules import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE
+from astra_token_operator.surface import (
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_OWNED_BY_POD,
+    ANNOTATION_RENEW,
+    ANNOTATION_REQUESTED_BY,
+    ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
+)
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
 OTHER_ORG_ID = "0a1b2c3d-0000-4000-8000-000000000001"
@@ -396,3 +404,36 @@ def test_the_labels_set_at_creation_name_the_org_role_and_logical_name() -> None
         "astra-tokens.io/role": "reader", "astra-tokens.io/logical-name": "orders-api"}
     # Unknown org and role (not indexed yet), and a name Kubernetes would refuse as a label value:
     assert labels_at_creation("acme", "", None, None) == {"astra-tokens.io/org": "acme"}
+
+
+# --- sidecar mode: a pod's own AstraToken -------------------------------------------------------------
+
+OPERATOR = "system:serviceaccount:astra-token-operator:astra-token-operator"
+POD_TOKEN = {ANNOTATION_OWNED_BY_POD: "pod-uid-1"}
+
+
+def test_nobody_but_the_operator_makes_a_pods_token() -> None:
+    (problem,) = pod_token_problems(token(annotations=POD_TOKEN), "CREATE", "alice", OPERATOR)
+    assert "label your pod astra-tokens.io/inject=true instead" in problem
+    assert pod_token_problems(token(annotations=POD_TOKEN), "CREATE", OPERATOR, OPERATOR) == []
+    assert pod_token_problems(token(), "CREATE", "alice", OPERATOR) == []  # standard mode: not this rule
+
+
+@pytest.mark.parametrize("request_annotation", [{ANNOTATION_ROTATE: "now"}, {ANNOTATION_RENEW: "2h"}])
+def test_anyone_who_may_annotate_a_pods_token_may_ask_for_a_renewal_or_a_rotation(
+    request_annotation: dict[str, str],
+) -> None:
+    asked = token(annotations={**POD_TOKEN, **request_annotation, ANNOTATION_REQUESTED_BY: CREATOR})
+    assert pod_token_problems(token(annotations=POD_TOKEN), "UPDATE", "alice", OPERATOR, changed=asked) == []
+
+
+@pytest.mark.parametrize("changed", [
+    token(annotations={**POD_TOKEN, ANNOTATION_REVOKE: "now"}),
+    token(annotations={**POD_TOKEN, ANNOTATION_ROTATE: "now", "team": "x"}),
+    token(annotations=POD_TOKEN, secret={"name": "elsewhere"}),
+    token(annotations={}),
+], ids=["revoke", "request-and-more", "spec", "pod-annotation-removed"])
+def test_any_other_change_to_a_pods_token_is_refused_and_says_what_to_do_instead(changed: AstraToken) -> None:
+    (problem,) = pod_token_problems(token(annotations=POD_TOKEN), "UPDATE", "alice", OPERATOR, changed=changed)
+    assert "change or delete the pod instead" in problem
+    assert pod_token_problems(token(annotations=POD_TOKEN), "UPDATE", OPERATOR, OPERATOR, changed=changed) == []

@@ -177,8 +177,11 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserIn
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
     token = _token(body)
     deps: Deps = memo.deps
-    for_pods = old if operation == "UPDATE" and old else body
-    _deny(pod_token_problems(_token(for_pods), operation, str(userinfo.get("username", "")), deps.runtime.identity))
+    requester = str(userinfo.get("username", ""))
+    if operation == "UPDATE" and old:
+        _deny(pod_token_problems(_token(old), operation, requester, deps.runtime.identity, changed=token))
+    else:
+        _deny(pod_token_problems(token, operation, requester, deps.runtime.identity))
     role = _role(admission_roles, token.spec.role_ref) or await _fetch_role(deps, token.spec.role_ref)
     if operation == "UPDATE" and old:
         _deny(token_update_problems(_token(old), token, role=role))

@@ -25,6 +25,7 @@ from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
     ANNOTATION_OWNED_BY_POD,
     ANNOTATION_RENEW,
+    ANNOTATION_REQUESTED_BY,
     ANNOTATION_REVOKE,
     ANNOTATION_ROTATE,
     FINALIZER,
@@ -231,13 +232,28 @@ def labels_at_creation(org_ref: str, logical_name: str, org: NamedOrg | None, ro
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 
 
-def pod_token_problems(token: AstraToken, operation: str, requester: str, operator: str) -> list[str]:
-    """Sidecar mode's per-pod AstraTokens are the operator's own: nobody else creates or changes them
-    (a pod's token comes and goes with the pod)."""
+# What anyone allowed to annotate a pod's AstraToken may ask of it: a renewal or an (emergency) rotation.
+_POD_TOKEN_REQUESTS = frozenset({ANNOTATION_RENEW, ANNOTATION_ROTATE, ANNOTATION_REQUESTED_BY})
+
+
+def pod_token_problems(token: AstraToken, operation: str, requester: str, operator: str,
+                       changed: AstraToken | None = None) -> list[str]:
+    """Sidecar mode's per-pod AstraTokens are the operator's own (a pod's token comes and goes with
+    the pod): nobody else creates them, and an update by anyone else (``changed``, the token as
+    updated) may only ask for a renewal or a rotation."""
     if ANNOTATION_OWNED_BY_POD not in token.metadata.annotations or (operator and requester == operator):
         return []
     if operation == "CREATE":
         return [f"AstraTokens annotated {ANNOTATION_OWNED_BY_POD} are made by the operator for pods in sidecar "
                 "mode; label your pod astra-tokens.io/inject=true instead"]
-    return [f"AstraToken {token.metadata.name} belongs to a pod (sidecar mode): only the operator changes it; "
+    if changed is not None and _only_requests_changed(token, changed):
+        return []
+    return [f"AstraToken {token.metadata.name} belongs to a pod (sidecar mode): only the operator changes it, "
+            f"others may only ask for a renewal ({ANNOTATION_RENEW}) or a rotation ({ANNOTATION_ROTATE}); "
             "change or delete the pod instead"]
+
+
+def _only_requests_changed(old: AstraToken, new: AstraToken) -> bool:
+    before, after = old.metadata.annotations, new.metadata.annotations
+    touched = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    return touched <= _POD_TOKEN_REQUESTS and old.spec == new.spec and old.metadata.labels == new.metadata.labels

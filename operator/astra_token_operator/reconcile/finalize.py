@@ -67,11 +67,12 @@ async def delete_token(deps: Deps, body: dict[str, Any], events: EventSink, *, f
     while True:
         try:
             async with deps.runtime.lock(uid):
-                # Recorded by the admission webhook: who deleted the AstraToken, else (sidecar mode) its pod.
-                deleted_by = await deps.ledger.read_deletion(uid)
+                # Recorded by the admission webhooks: who deleted the pod (sidecar mode: the operator
+                # deletes its AstraToken after it), else who deleted the AstraToken.
                 pod_uid = str(((body.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_OWNED_BY_POD, ""))
-                if deleted_by is None and pod_uid:
-                    deleted_by = await deps.ledger.read_deletion(pod_uid)
+                deleted_by = await deps.ledger.read_deletion(pod_uid) if pod_uid else None
+                if deleted_by is None:
+                    deleted_by = await deps.ledger.read_deletion(uid)
                 result = await finalize_token(deps, body, deleted_by)
                 await deps.ledger.forget_deletion(uid)
                 if pod_uid:

@@ -1,8 +1,7 @@
 """Sidecar mode: each labelled pod gets an AstraToken of its own, made by the
-operator, owned by the pod (the pod's deletion garbage-collects it and its
-finalizer revokes the token), deleted as soon as the pod has finished (a
-finished Job pod can linger for days). The token pass then mints, renews and
-rotates it like any other."""
+operator and owned by the pod, deleted (its finalizer revokes the token) as soon
+as the pod is gone or has finished. The token pass mints, renews and rotates it
+like any other."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from astra_token_operator.kube import KubeAlreadyExists, KubeNotFound
 from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.policy.sidecar import PodRequestProblem, finished, read_request, token_for_pod
 from astra_token_operator.reconcile.ports import Deps
-from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_SIDECAR_SECRET, TOKEN_PLURAL
+from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_SIDECAR_SECRET, ROLE_PLURAL, TOKEN_PLURAL
 
 
 async def reconcile_pod(deps: Deps, pod: dict[str, Any], event: str | None) -> None:
@@ -22,12 +21,14 @@ async def reconcile_pod(deps: Deps, pod: dict[str, Any], event: str | None) -> N
     annotations = meta.get("annotations") or {}
     token_name = annotations.get(ANNOTATION_SIDECAR_SECRET)
     where = {"namespace": namespace, "name": meta.get("name")}
-    if event == "DELETED" or token_name is None:  # gone: garbage collection takes its token
-        deps.runtime.pods_with_tokens.discard(uid)
+    if token_name is None:
         return
-    if finished(pod):
+    # Gone, or finished (a finished Job pod can linger for days): its token goes now. Garbage
+    # collection would take a gone pod's AstraToken too, but only once it has noticed.
+    if event == "DELETED" or finished(pod):
         if await deps.kube.delete_object(TOKEN_PLURAL, token_name, namespace):
-            log_action("pod-finished", message=f"AstraToken {token_name} deleted: its token is revoked", **where)
+            why = "gone" if event == "DELETED" else "finished"
+            log_action("pod-ended", message=f"pod {why}: AstraToken {token_name} deleted, its token revoked", **where)
         deps.runtime.pods_with_tokens.discard(uid)
         return
     if uid in deps.runtime.pods_with_tokens:
@@ -37,10 +38,11 @@ async def reconcile_pod(deps: Deps, pod: dict[str, Any], event: str | None) -> N
     except PodRequestProblem as problem:  # refused at admission; an older pod may still have it
         warn_action("pod-token", message=str(problem), **where)
         return
-    role = deps.runtime.verified.role(request.role)
-    if role is None:
-        return  # not verified yet: the pod is seen again (its status moves, or the next listing)
-    body = token_for_pod(pod, request, org=role.org_ref, created_by=annotations.get(ANNOTATION_CREATED_BY))
+    org = await _org_of_role(deps, request.role)
+    if org is None:  # admitted, then its AstraRole was deleted: the pod waits for its Secret
+        warn_action("pod-token", message=f"AstraRole {request.role!r} does not exist; no token for the pod", **where)
+        return
+    body = token_for_pod(pod, request, org=org, created_by=annotations.get(ANNOTATION_CREATED_BY))
     try:
         await deps.kube.create_object(TOKEN_PLURAL, body, namespace)
         log_action("pod-token", message=f"AstraToken {token_name} made for the pod", **where)
@@ -49,3 +51,14 @@ async def reconcile_pod(deps: Deps, pod: dict[str, Any], event: str | None) -> N
     except KubeNotFound:  # the namespace is going away
         return
     deps.runtime.pods_with_tokens.add(uid)
+
+
+async def _org_of_role(deps: Deps, role_name: str) -> str | None:
+    """The role's orgRef: as verified, else as written (the token pass waits for verification; the
+    pod's token need not)."""
+    verified = deps.runtime.verified.role(role_name)
+    if verified is not None:
+        return verified.org_ref
+    role = await deps.kube.get_object(ROLE_PLURAL, role_name)
+    org = ((role or {}).get("spec") or {}).get("orgRef")
+    return str(org) if org else None

@@ -6,7 +6,8 @@
 //	TESTAPP {"tokenSha256":"…","expiresAt":"…","valid":true,"status":200,"orgId":"…","reads":12}
 //
 // expiresAt is the Secret's key of that name, mounted beside the token (a renewal
-// changes it). It never prints the token itself, only its SHA-256.
+// changes it). It never prints the token itself, only its SHA-256. With -once it
+// looks once and exits, 0 if the token authenticated (what a Job does).
 package main
 
 import (
@@ -39,14 +40,25 @@ func main() {
 	tokenFile := flag.String("token-file", "/var/run/astra/token", "the mounted token file")
 	astraURL := flag.String("astra-url", "", "the Astra DevOps API base URL (required)")
 	interval := flag.Duration("interval", time.Second, "how often to re-read the file and re-check the token")
+	once := flag.Bool("once", false, "look once and exit: 0 if the token authenticated, 1 if not")
 	flag.Parse()
 	if *astraURL == "" {
 		fmt.Fprintln(os.Stderr, "testapp: -astra-url is required")
 		os.Exit(2)
 	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	if *once {
+		seen := look(client, *tokenFile, strings.TrimRight(*astraURL, "/"))
+		seen.Reads = 1
+		line, _ := json.Marshal(seen)
+		fmt.Printf("TESTAPP %s\n", line)
+		if !seen.Valid {
+			os.Exit(1)
+		}
+		return
+	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	client := &http.Client{Timeout: 5 * time.Second}
 	var last observation
 	reads := 0
 	for {
