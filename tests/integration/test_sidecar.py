@@ -239,6 +239,44 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def test_a_pod_whose_status_is_patched_to_succeeded_has_its_token_revoked_and_the_pod_stays(
+    cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
+) -> None:
+    core.create_namespaced_pod(namespace, pod_body("job-run"))
+    token = pod_token(cluster, core, namespace, "job-run")
+    secret = cluster.secret_data(token["spec"]["secret"]["name"], namespace)["token"]
+    core.patch_namespaced_pod_status("job-run", namespace, {"status": {"phase": "Succeeded"}})
+    wait_for(lambda: not fake_astra.verify(secret).valid, timeout=15, what="the finished pod's token revoked")
+    assert core.read_namespaced_pod("job-run", namespace).status.phase == "Succeeded"  # the pod lingers
+
+
+@pytest.fixture
+def crashing_operator(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The session's operator, stopped so a test can run one with failpoints; restarted after."""
+    operator.stop()
+    yield operator
+    if not operator.alive():
+        operator.start()
+
+
+def test_the_operator_killed_between_a_pods_mint_and_its_record_leaves_nothing_the_ledger_does_not_know(
+    cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
+    hvac_client: hvac.Client, crashing_operator: OperatorProcess,
+) -> None:
+    crashing_operator.start(extra_env={"ASTRA_OPERATOR_FAILPOINTS": json.dumps(["after-create"])})
+    core.create_namespaced_pod(namespace, pod_body("crashy"))
+    assert crashing_operator.wait_exit(timeout=30) == -9  # died by SIGKILL with the token made, not recorded
+    crashing_operator.start()
+    token = pod_token(cluster, core, namespace, "crashy")
+    assert fake_astra.verify(cluster.secret_data(token["spec"]["secret"]["name"], namespace)["token"]).valid
+    pod_uid = core.read_namespaced_pod("crashy", namespace).metadata.uid
+    made_for_pod = [v for v in fake_astra.tokens(SIDECAR_ORG_ID) if namespace in v.description]
+    assert len(made_for_pod) == 2, "the crash's token and the one minted after it"
+    valid = [v.client_id for v in made_for_pod if v.state == "valid"]
+    assert valid == [token["status"]["clientId"]]  # the crash's token was found by its marker and revoked
+    assert record(hvac_client, valid[0])["metadata"]["podUid"] == pod_uid
+
+
 def test_a_pod_deleted_at_once_leaves_nothing_valid_the_ledger_does_not_know(
     cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
     hvac_client: hvac.Client,

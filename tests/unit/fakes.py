@@ -225,6 +225,7 @@ class InMemoryAstra:
         self.org_id, self.clock = org_id, clock
         self.tokens: dict[str, FakeToken] = {}
         self.calls: Counter[str] = Counter()
+        self.creates_first: list[bool] = []  # each create's place in the org's line: a first mint or not
         self.down = False
         self._ids = (f"client{n:018d}" for n in itertools.count(1))
 
@@ -241,8 +242,9 @@ class InMemoryAstra:
         return {client_id for client_id in self.tokens if self.valid(client_id)}
 
     async def create_token(self, *, role_ids: Sequence[str], description: str,
-                           token_expiry: datetime | None = None) -> CreatedToken:
+                           token_expiry: datetime | None = None, first: bool = False) -> CreatedToken:
         self._call("create")
+        self.creates_first.append(first)
         client_id = next(self._ids)
         token = f"AstraCS:{client_id}:{secrets.token_hex(32)}"
         self.tokens[client_id] = FakeToken(client_id, description, token, token_expiry)

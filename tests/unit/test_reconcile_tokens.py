@@ -309,3 +309,10 @@ async def test_a_mint_killed_after_its_record_is_completed_and_published_not_min
     assert world.astra.calls["create"] == 1
     assert world.astra.valid_ids() == {first}
     assert "intents/uid-1" not in world.ledger.keys
+
+
+async def test_a_first_mint_asks_for_the_front_of_the_orgs_line_and_a_rotation_does_not() -> None:
+    w = World()
+    await w.pass_()
+    await w.pass_(annotations={"astra-tokens.io/rotate": "now", "astra-tokens.io/requested-by": "bob"})
+    assert w.astra.creates_first == [True, False]

@@ -48,6 +48,7 @@ from astra_token_operator.astra.retry import (
     parse_retry_after,
 )
 from astra_token_operator.astra.settings import AstraClientSettings
+from astra_token_operator.astra.waiting_line import CallPriority, WaitingLine
 from astra_token_operator.calls import CallListener, CallRecord, ignore_calls
 from astra_token_operator.times import to_rfc3339
 
@@ -68,6 +69,7 @@ class _Call:
     endpoint: str  # the path template, for messages: "DELETE /v2/clientIdSecrets/{clientId}"
     body: dict[str, Any] | None = None
     client_id: str | None = None
+    priority: CallPriority = CallPriority.ROUTINE
 
     @property
     def idempotent(self) -> bool:
@@ -119,6 +121,7 @@ class AstraClient:
         self._now = now
         s = self.settings
         self._slots = asyncio.Semaphore(s.concurrency)
+        self._line = WaitingLine()
         self._bucket = TokenBucket(s.requests_per_second, s.burst, clock=clock, sleep=sleep)
         self._http = httpx.AsyncClient(
             base_url=s.base_url,
@@ -158,10 +161,12 @@ class AstraClient:
         description: str,
         token_expiry: datetime | None = None,
         org_id: str | None = None,
+        first: bool = False,
     ) -> CreatedToken:
         """POST /v2/clientIdSecrets. Never retried. ``description`` is the
         caller's marker: when the outcome is unknown the error carries it so
-        the caller can find the token in ``list_tokens``."""
+        the caller can find the token in ``list_tokens``. A ``first`` token
+        (nobody has one yet) goes to the rate limit ahead of routine calls."""
         if not role_ids:
             raise ValueError("a token needs at least one role id")
         body: dict[str, Any] = {"roles": list(role_ids), "description": description}
@@ -169,7 +174,8 @@ class AstraClient:
             body["tokenExpiry"] = to_rfc3339(token_expiry)
         if org_id is not None:
             body["orgId"] = org_id
-        call = _Call("create_token", "POST", "/v2/clientIdSecrets", "POST /v2/clientIdSecrets", body)
+        call = _Call("create_token", "POST", "/v2/clientIdSecrets", "POST /v2/clientIdSecrets", body,
+                     priority=CallPriority.FIRST_MINT if first else CallPriority.ROUTINE)
         try:
             response = await self._call(call)
         except AstraError as error:
@@ -319,20 +325,26 @@ class AstraClient:
             await self._sleep(delay)
 
     async def _attempt(self, call: _Call, deadline: _Deadline) -> httpx.Response:
-        """One request: a concurrency slot first, then the rate limit (in that
-        order, so requests leave at the bucket's pace), then the send. Before the
-        first send the wait is unbounded (every call ahead ends within its own
-        timeouts); a retry waits only as long as the deadline allows."""
+        """One request: its turn in the org's waiting line (first mints first),
+        a concurrency slot, then the rate limit (in that order, so requests
+        leave at the bucket's pace), then the send. Before the first send the
+        wait is unbounded (every call ahead ends within its own timeouts); a
+        retry waits only as long as the deadline allows."""
         remaining = deadline.remaining(self._clock())
         if remaining <= 0:
             raise _NotSent
         try:
-            async with asyncio.timeout(None if deadline.at is None else remaining):
+            async with asyncio.timeout(None if deadline.at is None else remaining), self._line.turn(call.priority):
                 await self._slots.acquire()
+                try:
+                    paced = await self._bucket.acquire(max_wait=deadline.remaining(self._clock()))
+                except BaseException:
+                    self._slots.release()
+                    raise
         except TimeoutError:
             raise _NotSent from None
         try:
-            if not await self._bucket.acquire(max_wait=deadline.remaining(self._clock())):
+            if not paced:
                 raise _NotSent
             deadline.start(self._clock() + self.settings.deadline_seconds)
             remaining = max(0.001, deadline.remaining(self._clock()))

@@ -145,7 +145,7 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
     runtime.in_flight_intents.add(intent.intent_id)
     try:
         failpoint(deps.config, "after-intent")
-        created, native = await _create(deps, client, intent, identity)
+        created, native = await _create(deps, client, intent, identity, first=order.supersedes is None)
         failpoint(deps.config, "after-create")
         record = TokenRecord(
             token=created.token, client_secret=created.secret, client_id=created.client_id,
@@ -179,17 +179,20 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
     return Minted(VersionedRecord(record, version), moved.version, native)
 
 
-async def _create(deps: Deps, client: AstraPort, intent: MintIntent,
-                  identity: TokenIdentity) -> tuple[CreatedToken, bool]:
+async def _create(deps: Deps, client: AstraPort, intent: MintIntent, identity: TokenIdentity, *,
+                  first: bool) -> tuple[CreatedToken, bool]:
+    """``first``: nobody holds a token of this AstraToken yet (not a rotation): it goes first."""
     role_ids = [intent.role_id]
     try:
         try:
-            return await client.create_token(role_ids=role_ids, description=intent.marker,
-                                             token_expiry=intent.token_expiry), intent.token_expiry is not None
+            created = await client.create_token(role_ids=role_ids, description=intent.marker,
+                                                token_expiry=intent.token_expiry, first=first)
+            return created, intent.token_expiry is not None
         except AstraTokenExpiryRejected:
             log_action("mint", message="Astra refused tokenExpiry; minting without native expiry",
                        **identity.log_fields)
-            return await client.create_token(role_ids=role_ids, description=intent.marker, token_expiry=None), False
+            return await client.create_token(role_ids=role_ids, description=intent.marker, token_expiry=None,
+                                             first=first), False
     except AstraAmbiguousCreate:
         # The token may exist without us having seen its secret: find it by marker and revoke it.
         await resolve_intent(deps, intent, client)
