@@ -277,6 +277,23 @@ def test_the_operator_killed_between_a_pods_mint_and_its_record_leaves_nothing_t
     assert record(hvac_client, valid[0])["metadata"]["podUid"] == pod_uid
 
 
+def test_a_pod_back_under_the_same_name_at_once_gets_a_token_of_its_own(
+    cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
+) -> None:
+    """What a StatefulSet does: the pod is replaced under its name while the old token is revoked."""
+    core.create_namespaced_pod(namespace, pod_body("db-0"))
+    first = pod_token(cluster, core, namespace, "db-0")
+    first_secret = cluster.secret_data(first["spec"]["secret"]["name"], namespace)["token"]
+    core.delete_namespaced_pod("db-0", namespace, grace_period_seconds=0)
+    wait_for(lambda: not core.list_namespaced_pod(namespace, field_selector="metadata.name=db-0").items,
+             timeout=10, what="the first db-0 gone")
+    core.create_namespaced_pod(namespace, pod_body("db-0"))
+    second = pod_token(cluster, core, namespace, "db-0")
+    assert second["metadata"]["name"] != first["metadata"]["name"]
+    assert fake_astra.verify(cluster.secret_data(second["spec"]["secret"]["name"], namespace)["token"]).valid
+    wait_for(lambda: not fake_astra.verify(first_secret).valid, timeout=10, what="the first pod's token revoked")
+
+
 def test_a_pod_deleted_at_once_leaves_nothing_valid_the_ledger_does_not_know(
     cluster: Cluster, sidecar_role: str, namespace: str, core: k8s.CoreV1Api, fake_astra: FakeAstraThread,
     hvac_client: hvac.Client,

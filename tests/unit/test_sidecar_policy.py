@@ -98,11 +98,13 @@ def test_chosen_containers_only_and_the_environment_variable_when_asked() -> Non
     assert "volumeMounts" not in spec["initContainers"][0]
 
 
-def test_a_named_pod_has_a_secret_name_of_its_own_and_a_generated_one_takes_the_draw() -> None:
-    assert secret_name_for("team-a", "web-1", "x") == secret_name_for("team-a", "web-1", "y")
-    assert secret_name_for("team-a", "web-1", "x") != secret_name_for("team-b", "web-1", "x")
-    assert secret_name_for("team-a", "", "draw-1") != secret_name_for("team-a", "", "draw-2")
-    assert secret_name_for("team-a", "", "draw-1").startswith("astra-token-")
+def test_a_pods_secret_is_named_after_it_and_a_draw_so_a_pod_back_under_its_name_gets_a_fresh_one() -> None:
+    assert secret_name_for("web-1", "", "3f9a2c1b0d") == "web-1-astra-3f9a2c1b0d"
+    assert secret_name_for("", "web-7d9f-", "3f9a2c1b0d") == "web-7d9f-astra-3f9a2c1b0d"  # no name yet
+    assert secret_name_for("db-0", "", "aaaaaaaaaa") != secret_name_for("db-0", "", "bbbbbbbbbb")  # a StatefulSet's
+    long = secret_name_for("x" * 300, "", "3f9a2c1b0d")
+    assert len(long) <= 63
+    assert long.endswith("-astra-3f9a2c1b0d")
 
 
 def test_the_pods_token_is_owned_by_the_pod_and_names_its_workload() -> None:

@@ -277,7 +277,7 @@ async def inject_pod(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch
         if not verdict.allowed:
             problems.append(verdict.reason)
     _deny(problems)
-    secret = secret_name_for(namespace, str(meta.get("name") or ""), secrets.token_hex(16))
+    secret = secret_name_for(str(meta.get("name") or ""), str(meta.get("generateName") or ""), secrets.token_hex(5))
     patch.setdefault("metadata", {}).setdefault("annotations", {}).update(
         {ANNOTATION_SIDECAR_SECRET: secret, ANNOTATION_CREATED_BY: creator_of(userinfo)})
     patch.setdefault("spec", {}).update(injected_spec(pod, request, secret))

@@ -20,7 +20,6 @@ mounted file does).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -48,7 +47,6 @@ from astra_token_operator.surface import (
 DEFAULT_MOUNT_PATH = "/var/run/secrets/astra-tokens.io"
 VOLUME_NAME = "astra-token"  # reserved: a pod that already has a volume of this name is refused
 ENV_NAME = "ASTRA_DB_APPLICATION_TOKEN"  # the name Astra's SDKs read
-SECRET_PREFIX = "astra-token-"  # noqa: S105 (a name prefix, not a password)
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 
 
@@ -132,11 +130,13 @@ def request_problems(pod: Mapping[str, Any], request: PodRequest, role: AstraRol
     return problems
 
 
-def secret_name_for(namespace: str, pod_name: str, draw: str) -> str:
-    """The pod's Secret (and AstraToken) name: from the pod's name when it has one, else from ``draw``
-    (a random value taken at admission: a pod made from generateName has no name yet)."""
-    source = f"{namespace}/{pod_name}" if pod_name else draw
-    return SECRET_PREFIX + hashlib.sha256(source.encode()).hexdigest()[:12]
+def secret_name_for(pod_name: str, generate_name: str, draw: str) -> str:
+    """The pod's Secret (and AstraToken) name, fixed at admission so the mount can name it: the pod's
+    name (or its generateName: such a pod has no name yet) and ``draw``, random per admission. Never
+    the pod's name alone: a StatefulSet's pod comes back under the same name while the previous
+    one's token may still be revoking."""
+    base = (pod_name or generate_name).rstrip("-.")[:40].rstrip("-.") or "pod"
+    return f"{base}-astra-{draw[:10]}"
 
 
 def injected_spec(pod: Mapping[str, Any], request: PodRequest, secret_name: str) -> dict[str, Any]:
@@ -167,8 +167,9 @@ def injected_spec(pod: Mapping[str, Any], request: PodRequest, secret_name: str)
 
 def token_for_pod(pod: Mapping[str, Any], request: PodRequest, *, org: str, created_by: str | None
                   ) -> dict[str, Any]:
-    """The operator's own AstraToken for a pod: owned by the pod (its deletion garbage-collects it,
-    and the finalizer revokes), named like its Secret, labelled with the pod and its workload."""
+    """The operator's own AstraToken for a pod: owned by the pod (garbage collection takes it should
+    the operator miss the pod's end; the finalizer revokes), named like its Secret, labelled with
+    the pod and its workload."""
     meta = pod.get("metadata") or {}
     owner = next(iter(meta.get("ownerReferences") or []), None)
     workload = f"{owner.get('kind')}/{owner.get('name')}" if owner else ""
