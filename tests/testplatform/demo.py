@@ -2,7 +2,8 @@
 the operator and the examples, until Ctrl-C.
 
 With ASTRA_ORG_ID and ASTRA_TOKEN (and optionally ASTRA_URL) set, the real
-Astra DevOps API is used instead of the fake."""
+Astra DevOps API is used instead of the fake; the sidecar example needs a second
+organization (ASTRA_SIDECAR_ORG_ID, ASTRA_SIDECAR_TOKEN) and is skipped without."""
 
 from __future__ import annotations
 
@@ -26,11 +27,17 @@ DEMO_RESOURCES = [("astraorgs", "demo", None), ("astraroles", "app-rw", None), (
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
+SIDECAR_EXAMPLE = "60-sidecar.yaml"
+SIDECAR_POD = ("inventory-worker", "team-a")
+
+
 @dataclass(frozen=True)
 class AstraTarget:
     org_id: str
     token: str
     url: str
+    sidecar_org_id: str | None = None  # a second org, in sidecar mode (one AstraOrg per Astra org)
+    sidecar_token: str | None = None
 
 
 def apply_crds(kubectl: Kubectl) -> None:
@@ -41,17 +48,23 @@ def apply_crds(kubectl: Kubectl) -> None:
 
 def apply_examples(kubectl: Kubectl, target: AstraTarget) -> None:
     values = {"ASTRA_ORG_ID": target.org_id, "ASTRA_TOKEN": target.token, "ASTRA_URL": target.url}
-    for name, manifest in rendered_examples(values):
+    if target.sidecar_org_id and target.sidecar_token:
+        values |= {"ASTRA_SIDECAR_ORG_ID": target.sidecar_org_id, "ASTRA_SIDECAR_TOKEN": target.sidecar_token}
+    for name, manifest in rendered_examples(values, skip_missing=True):
         result = kubectl("apply", "-f", "-", input=manifest)
         if result.returncode != 0:
             raise RuntimeError(f"kubectl apply {name} failed: {result.stderr.strip()}")
 
 
-def wait_examples_ready(kubectl: Kubectl, timeout: float = 60) -> None:
-    for plural, name, namespace in DEMO_RESOURCES:
-        where = ["-n", namespace] if namespace else []
-        _check(kubectl("wait", f"{plural}/{name}", *where, "--for=condition=Ready", f"--timeout={int(timeout)}s",
-                       timeout=timeout + 10))
+def wait_examples_ready(kubectl: Kubectl, timeout: float = 60, sidecar: bool = True) -> None:
+    waits = [[f"{plural}/{name}", *(["-n", namespace] if namespace else [])]
+             for plural, name, namespace in DEMO_RESOURCES]
+    if sidecar:  # the pod's own AstraToken, found by its pod label
+        pod, namespace = SIDECAR_POD
+        waits += [["astraorgs/demo-sidecar"], ["astraroles/sidecar-rw"],
+                  ["astratokens", "-n", namespace, "-l", f"astra-tokens.io/pod={pod}"]]
+    for what in waits:
+        _check(kubectl("wait", *what, "--for=condition=Ready", f"--timeout={int(timeout)}s", timeout=timeout + 10))
 
 
 def overview(kubectl: Kubectl) -> str:
@@ -82,16 +95,20 @@ def main() -> int:
     try:
         if os.environ.get("ASTRA_ORG_ID") and os.environ.get("ASTRA_TOKEN"):
             target = AstraTarget(os.environ["ASTRA_ORG_ID"], os.environ["ASTRA_TOKEN"],
-                                 os.environ.get("ASTRA_URL", "https://api.astra.datastax.com"))
+                                 os.environ.get("ASTRA_URL", "https://api.astra.datastax.com"),
+                                 os.environ.get("ASTRA_SIDECAR_ORG_ID"), os.environ.get("ASTRA_SIDECAR_TOKEN"))
             print(f"using the real Astra DevOps API at {target.url}", flush=True)
+            if not target.sidecar_org_id:
+                print(f"no ASTRA_SIDECAR_ORG_ID/ASTRA_SIDECAR_TOKEN: skipping examples/{SIDECAR_EXAMPLE}", flush=True)
         else:
             from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token
 
-            org_id = str(uuid.uuid4())
-            fake = FakeAstraThread({org_id: make_admin_token()})
+            org_id, sidecar_org_id = str(uuid.uuid4()), str(uuid.uuid4())
+            fake = FakeAstraThread({org_id: make_admin_token(), sidecar_org_id: make_admin_token()})
             fake.start()
-            target = AstraTarget(org_id, fake.admin_token(org_id), fake.url)
-            print(f"using the fake Astra DevOps API at {fake.url} (org {org_id})", flush=True)
+            target = AstraTarget(org_id, fake.admin_token(org_id), fake.url, sidecar_org_id,
+                                 fake.admin_token(sidecar_org_id))
+            print(f"using the fake Astra DevOps API at {fake.url} (orgs {org_id}, {sidecar_org_id})", flush=True)
         kubectl = _kubectl_for(platform)
         apply_crds(kubectl)
         operator = OperatorProcess(
@@ -101,7 +118,7 @@ def main() -> int:
         )
         operator.start()
         apply_examples(kubectl, target)
-        wait_examples_ready(kubectl)
+        wait_examples_ready(kubectl, sidecar=bool(target.sidecar_org_id and target.sidecar_token))
         print("\n" + overview(kubectl))
         print("# the demo is up; in another shell:")
         for key, value in platform.env().items():
@@ -109,6 +126,7 @@ def main() -> int:
         print(f"# operator log: {operator.logs[-1]}")
         print("# try: kubectl get astratokens -A; kubectl -n team-a get secret orders-api-astra -o yaml;")
         print("#      kubectl annotate astratoken -n team-a orders-api astra-tokens.io/renew=2h")
+        print("#      kubectl -n team-a get astratokens -l astra-tokens.io/pod=inventory-worker   # sidecar mode")
         print("# Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             if not operator.alive():
