@@ -46,6 +46,8 @@ ANNOTATION_RENEW = "astra-tokens.io/renew"  # value: the increment, a duration
 ANNOTATION_REVOKE = "astra-tokens.io/revoke"  # value: "now"
 ANNOTATION_ROTATE = "astra-tokens.io/rotate"  # value: a rotation id ("now", or one shared by a batch)
 ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"
+# Stamped by admission on each new request: the same request value set again is a new request.
+ANNOTATION_REQUEST_ID = "astra-tokens.io/request-id"
 REQUEST_ANNOTATIONS = (ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE)
 # A request on an AstraOrg: sync its roles from Astra now (spec.roleSync); removed when done.
 ANNOTATION_SYNC_ROLES = "astra-tokens.io/sync-roles"

@@ -116,6 +116,10 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
     assert operator["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert operator["securityContext"]["allowPrivilegeEscalation"] is False
 
+    # Delivery's timings reach the operator's settings (the pod release sets them short and relies on it).
+    assert (env["ASTRA_OPERATOR_RESTART_WINDOW_SECONDS"], env["ASTRA_OPERATOR_ROLLOUT_TIMEOUT_SECONDS"],
+            env["ASTRA_OPERATOR_ROLLOUT_POLL_SECONDS"]) == ("30", "1800", "5")
+
     # Peering: the operator keeps alive in the object the chart creates, and may patch only that one.
     peering = one(docs, "ClusterKopfPeering")["metadata"]["name"]
     assert env["ASTRA_OPERATOR_PEERING_NAME"] == peering

@@ -54,7 +54,11 @@ def test_no_secret_appears_in_logs_events_or_resources(
     kubectl_astra.ok("history", lease, "-o", "wide", vault=vault)
     shown = kubectl_astra("get", "witness", "-n", namespace, "--show-token")
     assert shown.stdout.strip() == cluster.secret_data("witness", namespace)["token"]
-    kubectl("annotate", "astratoken", "witness", "-n", namespace, "astra-tokens.io/revoke=now")
+    wait_for(lambda: "astra-tokens.io/revoke" not in (
+        cluster.token("witness", namespace)["metadata"].get("annotations") or {}), timeout=30,
+        what="the request of `revoke --replace` cleared")
+    asked = kubectl("annotate", "astratoken", "witness", "-n", namespace, "astra-tokens.io/revoke=now")
+    assert asked.returncode == 0, asked.stderr
     wait_for(lambda: cluster.token("witness", namespace)["status"].get("leaseId") not in (None, lease), timeout=60,
              what="the revoke-and-replace by annotation")
     cluster.wait_ready("astratokens", "witness", namespace)

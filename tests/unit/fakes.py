@@ -260,7 +260,7 @@ class InMemoryAstra:
     async def revoke_token(self, client_id: str) -> RevokeOutcome:
         self._call("revoke")
         token = self.tokens.get(client_id)
-        if token is None or token.revoked:
+        if token is None or not self.valid(client_id):  # revoked, or dead at its tokenExpiry
             return RevokeOutcome.ALREADY_GONE
         token.revoked = True
         return RevokeOutcome.REVOKED

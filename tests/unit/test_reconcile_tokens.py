@@ -218,6 +218,25 @@ async def test_revoke_now_revokes_then_replaces_and_clears_the_request(world: Wo
     assert "astra-tokens.io/revoke" not in world.kube.annotations.get((NS, "app"), {})
 
 
+async def test_the_same_request_made_again_is_acted_on_and_a_stale_view_of_the_first_is_not(world: World) -> None:
+    """A second revoke=now straight after the first was cleared (no pass saw the annotation gone):
+    admission's request id tells the two apart."""
+    def asked(request_id: str) -> dict[str, str]:
+        return {"astra-tokens.io/revoke": "now", "astra-tokens.io/requested-by": "bob",
+                "astra-tokens.io/request-id": request_id}
+
+    await world.pass_()
+    first = world.status()["clientId"]
+    await world.pass_(annotations=asked("a1"))
+    second = world.status()["clientId"]
+    await world.pass_(annotations=asked("a1"))  # the watch still shows the handled request
+    assert world.status()["clientId"] == second
+    await world.pass_(annotations=asked("b2"))
+    third = world.status()["clientId"]
+    assert len({first, second, third}) == 3
+    assert not world.astra.valid(second)
+
+
 async def test_an_expired_lease_found_after_downtime_is_revoked_and_replaced(world: World) -> None:
     await world.pass_()
     old = world.status()["clientId"]
@@ -309,3 +328,22 @@ async def test_a_mint_killed_after_its_record_is_completed_and_published_not_min
     assert world.astra.calls["create"] == 1
     assert world.astra.valid_ids() == {first}
     assert "intents/uid-1" not in world.ledger.keys
+
+
+async def test_a_token_gone_from_astra_before_its_max_expiry_is_recorded_deleted_externally(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.astra.tokens[client_id].revoked = True  # someone deleted it in the Astra UI
+    await delete_token(world.deps, world.body(), world.events)
+    assert world.ledger.records(ORG_ID)[client_id].state is RecordState.DELETED_EXTERNALLY
+
+
+async def test_a_token_gone_from_astra_past_its_max_expiry_is_recorded_expired_not_deleted(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.clock.advance(world.ledger.records(ORG_ID)[client_id].max_expires_at - world.clock())  # Astra's expiry
+    assert not world.astra.valid(client_id)
+    await delete_token(world.deps, world.body(), world.events)
+    record = world.ledger.records(ORG_ID)[client_id]
+    assert record.state is RecordState.EXPIRED
+    assert "max expiry had passed" in (record.reason or "")

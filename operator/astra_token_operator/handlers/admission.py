@@ -7,6 +7,7 @@ org selects namespaces by label)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -34,6 +35,7 @@ from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.records import Principal
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     GROUP,
     ORG_PLURAL,
@@ -144,10 +146,12 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
     old_annotations = dict(((old or {}).get("metadata") or {}).get("annotations") or {})
     if request_changed(old_annotations, new_annotations):
         annotations[ANNOTATION_REQUESTED_BY] = str(userinfo.get("username", ""))
-    elif ANNOTATION_REQUESTED_BY in new_annotations and (
-            new_annotations[ANNOTATION_REQUESTED_BY] != old_annotations.get(ANNOTATION_REQUESTED_BY)):
-        # Not forgeable: only a request sets it (removing it, as the operator does when done, is fine).
-        annotations[ANNOTATION_REQUESTED_BY] = old_annotations.get(ANNOTATION_REQUESTED_BY)
+        annotations[ANNOTATION_REQUEST_ID] = secrets.token_hex(8)
+        return
+    for stamp in (ANNOTATION_REQUESTED_BY, ANNOTATION_REQUEST_ID):
+        if stamp in new_annotations and new_annotations[stamp] != old_annotations.get(stamp):
+            # Not forgeable: only a request sets it (removing it, as the operator does when done, is fine).
+            annotations[stamp] = old_annotations.get(stamp)
 
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="validate-token", operations={"CREATE", "UPDATE"},

@@ -40,12 +40,14 @@ from astra_token_operator.reconcile.token_facts import (
     created_by,
     known_secret_facts,
     ledger_facts,
+    request_stamp,
     secret_facts,
 )
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.reconcile.workloads import resolve_targets
 from astra_token_operator.records import Principal, RecordAction, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_RESTARTED_AT,
     REQUEST_ANNOTATIONS,
@@ -297,9 +299,9 @@ class TokenApplier:
         token = self.context.token
         await self.deps.kube.patch_metadata(TOKEN_PLURAL, token.metadata.name, namespace=token.metadata.namespace,
                                             annotations={key: None for key in (*REQUEST_ANNOTATIONS,
-                                                                                ANNOTATION_REQUESTED_BY)})
-        self.state.handled_requests = {key: value for key, value in token.metadata.annotations.items()
-                                       if key in REQUEST_ANNOTATIONS}
+                                                                                ANNOTATION_REQUESTED_BY,
+                                                                                ANNOTATION_REQUEST_ID)})
+        self.state.handled_requests = request_stamp(token.metadata.annotations)
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ read only when something says it may have changed, or the drift check is due."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -36,6 +37,7 @@ from astra_token_operator.surface import (
     ANNOTATION_EXPIRES_AT,
     ANNOTATION_OWNED_BY_POD,
     ANNOTATION_RENEW,
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_REVOKE,
     ANNOTATION_ROTATE,
@@ -204,10 +206,10 @@ def compare_secret(context: PassContext, record: TokenRecord, found: SecretSnaps
 def open_requests(token: AstraToken, state: TokenState) -> Requests:
     """The renew/revoke requests on the AstraToken not handled yet. A handled request's annotation
     is removed, but the watched body may still show it for a moment: the same request is never
-    acted on twice. Once the body shows it gone, it is forgotten, so the same value set again later
-    is a new request."""
+    acted on twice. The same value set again later is a new request: admission stamps each request
+    with an id of its own (and, without the webhook, a body seen without the request forgets it)."""
     annotations = token.metadata.annotations
-    present = {key: annotations[key] for key in REQUEST_ANNOTATIONS if key in annotations}
+    present = request_stamp(annotations)
     if not present:
         state.handled_requests = {}
         return Requests()
@@ -249,3 +251,11 @@ def _role_facts(name: str, state: RoleState | None, presence: Presence) -> RoleF
         return RoleFacts(name=name, presence=presence)
     return RoleFacts(name=name, presence=Presence.PUBLISHED, ready=state.ready, reason=state.reason,
                      message=state.message, org_ref=state.org_ref, role_name=state.role_name)
+
+
+def request_stamp(annotations: Mapping[str, str]) -> dict[str, str]:
+    """What identifies the requests on an AstraToken: their annotations and admission's request id."""
+    found = {key: annotations[key] for key in REQUEST_ANNOTATIONS if key in annotations}
+    if found and ANNOTATION_REQUEST_ID in annotations:
+        found[ANNOTATION_REQUEST_ID] = annotations[ANNOTATION_REQUEST_ID]
+    return found
