@@ -26,7 +26,14 @@ from astra_token_operator.astra import (
     RevokeOutcome,
     TokenInfo,
 )
-from astra_token_operator.kube import DesiredSecret, KubeAlreadyExists, KubeConflict, SecretSnapshot
+from astra_token_operator.kube import (
+    AccessRequest,
+    AccessVerdict,
+    DesiredSecret,
+    KubeAlreadyExists,
+    KubeConflict,
+    SecretSnapshot,
+)
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.records import (
     MintIntent,
@@ -324,6 +331,7 @@ class InMemoryKube:
         self.annotations: dict[tuple[str, str], dict[str, str]] = {}
         self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self.restarts: list[tuple[str, str, str, str]] = []  # namespace, kind, name, value
+        self.grants: set[tuple[str, str, str | None]] = set()  # (username, verb, namespace) RBAC allows
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
         self._versions = itertools.count(1)
@@ -407,6 +415,11 @@ class InMemoryKube:
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None:
         return {}
+
+    async def review_access(self, request: AccessRequest) -> AccessVerdict:
+        """RBAC as a set of (username, verb, namespace) grants."""
+        self.reads["access review"] += 1
+        return AccessVerdict(allowed=(request.username, request.verb, request.namespace) in self.grants)
 
     @property
     def total_writes(self) -> int:

@@ -14,6 +14,10 @@ from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
+    abandon_problems,
+    abandon_refusal,
+    abandon_set,
+    abandon_stamp,
     labels_at_creation,
     org_problems,
     principal_json,
@@ -23,7 +27,13 @@ from astra_token_operator.policy.admission_rules import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE
+from astra_token_operator.surface import (
+    ANNOTATION_ABANDON,
+    ANNOTATION_ABANDONED_BY,
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_RENEW,
+    ANNOTATION_REVOKE,
+)
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
 OTHER_ORG_ID = "0a1b2c3d-0000-4000-8000-000000000001"
@@ -276,6 +286,51 @@ def test_annotations_without_requests_have_no_problems() -> None:
 def test_a_request_is_a_renew_or_revoke_annotation_added_or_changed(
         old: dict[str, str], new: dict[str, str], changed: bool) -> None:
     assert request_changed(old, new) is changed
+
+
+# --- abandoning: a permission of its own -------------------------------------------------------------
+
+DAVE = principal_json({"username": "dave", "uid": "u-dave", "groups": ["ops"]})
+CAROL = principal_json({"username": "carol", "uid": "u-carol", "groups": ["devs"]})
+
+
+@pytest.mark.parametrize(("old", "new", "needs_permission"), [
+    ({}, {ANNOTATION_ABANDON: "true"}, True),  # at creation or by an update
+    ({ANNOTATION_ABANDON: "true"}, {ANNOTATION_ABANDON: "true"}, False),  # unchanged (e.g. a label edit)
+    ({ANNOTATION_ABANDON: "true"}, {}, False),  # removing it makes the token revoked again: anyone may
+    ({ANNOTATION_ABANDON: "false"}, {ANNOTATION_ABANDON: "true"}, True),
+    ({}, {"team": "billing"}, False),
+    ({}, {ANNOTATION_ABANDONED_BY: DAVE}, False),  # forging the stamp is not setting abandon (it is undone)
+])
+def test_setting_abandon_is_what_needs_the_permission(old: dict[str, str], new: dict[str, str],
+                                                     needs_permission: bool) -> None:
+    assert abandon_set(old, new) is needs_permission
+
+
+@pytest.mark.parametrize(("old", "new", "stamp"), [
+    ({}, {ANNOTATION_ABANDON: "true"}, DAVE),  # who set it
+    ({}, {ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CAROL}, DAVE),  # whatever the client sent
+    ({ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CAROL},
+     {ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: DAVE}, CAROL),  # kept: nobody rewrites it
+    ({ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CAROL}, {ANNOTATION_ABANDONED_BY: CAROL}, None),
+    ({}, {ANNOTATION_ABANDONED_BY: CAROL}, None),  # no abandon, no stamp
+])
+def test_the_abandoned_by_stamp_names_who_set_abandon_and_cannot_be_forged(
+        old: dict[str, str], new: dict[str, str], stamp: str | None) -> None:
+    assert abandon_stamp(old, new, DAVE) == stamp
+
+
+@pytest.mark.parametrize(("value", "refused"), [("true", False), ("True", True), ("yes", True), ("", True)])
+def test_true_is_the_only_abandon_value(value: str, refused: bool) -> None:
+    assert bool(abandon_problems({ANNOTATION_ABANDON: value})) is refused
+
+
+def test_a_refused_abandon_names_the_permission_and_how_to_get_it() -> None:
+    message = abandon_refusal("carol", "team-a")
+    assert "'abandon' on astratokens.astra-tokens.io" in message
+    assert "carol" in message
+    assert "team-a" in message
+    assert says_how_to_fix(message)
 
 
 # --- who made the request -------------------------------------------------------------------------

@@ -268,14 +268,32 @@ async def test_deleting_revokes_records_who_and_frees_the_name(world: World) -> 
     assert "Revoked" in world.events.reasons()
 
 
-async def test_abandoning_leaves_the_token_valid_and_says_who(world: World) -> None:
+ABANDONED_BY_DAVE = {"astra-tokens.io/abandon": "true",
+                     "astra-tokens.io/abandoned-by": '{"groups":["ops"],"uid":"u-dave","username":"dave"}'}
+
+
+async def test_abandoning_leaves_the_token_valid_and_names_who_set_it(world: World) -> None:
     await world.pass_()
     client_id = world.status()["clientId"]
-    await world.ledger.write_deletion("uid-1", Principal(username="admin"))
-    await delete_token(world.deps, world.body(annotations={"astra-tokens.io/abandon": "true"}), world.events)
+    await world.ledger.write_deletion("uid-1", Principal(username="carol"))  # carol deletes it
+    await delete_token(world.deps, world.body(annotations=ABANDONED_BY_DAVE), world.events)
     assert world.astra.valid(client_id)
     record = world.ledger.records(ORG_ID)[client_id]
-    assert (record.state, record.actor) == (RecordState.ABANDONED, Principal(username="admin"))
+    assert (record.state, record.actor) == (RecordState.ABANDONED,
+                                            Principal(username="dave", uid="u-dave", groups=["ops"]))
+    assert "carol" in (record.reason or "")
+    assert ("Warning", "Abandoned") in [(kind, reason) for kind, reason, _ in world.events.seen]
+    assert any("by dave" in message for _, reason, message in world.events.seen if reason == "Abandoned")
+    assert await world.ledger.read_slot(ORG_ID, "reader", "app") is None  # the name is free again
+
+
+async def test_abandon_not_stamped_by_the_webhook_is_ignored_and_the_token_revoked(world: World) -> None:
+    # Set while the webhook was off, or before abandoning was a permission: nobody was checked.
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    await delete_token(world.deps, world.body(annotations={"astra-tokens.io/abandon": "true"}), world.events)
+    assert not world.astra.valid(client_id)
+    assert world.ledger.records(ORG_ID)[client_id].state is RecordState.REVOKED
 
 
 async def test_a_deletion_while_astra_is_down_keeps_trying_then_hands_over(world: World) -> None:

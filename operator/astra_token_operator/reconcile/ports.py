@@ -25,7 +25,7 @@ from astra_token_operator.astra import (
     TokenInfo,
 )
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.kube import DesiredSecret, SecretSnapshot
+from astra_token_operator.kube import AccessRequest, AccessVerdict, DesiredSecret, SecretSnapshot
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.reconcile.runtime import Runtime
 from astra_token_operator.records import (
@@ -133,6 +133,8 @@ class KubePort(Protocol):
                               value: str) -> bool: ...
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None: ...
+
+    async def review_access(self, request: AccessRequest) -> AccessVerdict: ...
 
 
 def utc_now() -> datetime:
