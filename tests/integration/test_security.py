@@ -324,7 +324,7 @@ def test_a_token_expires_in_astra_at_its_max_lifetime_whatever_becomes_of_the_op
     assert view.token_expiry.strftime("%Y-%m-%dT%H:%M:%SZ") == status["maxExpiresAt"]  # issuedAt + maxTtl
 
 
-def test_with_the_operator_down_a_deleted_token_stays_terminating_and_is_revoked_when_it_returns(
+def test_with_the_operator_down_a_deleted_token_stays_terminating_and_is_revoked_when_it_returns_and_orgs_stay(
     cluster: Cluster, org: Org, namespace: str, kubectl: Any, fake_astra: FakeAstraThread,
     operator: OperatorProcess,
 ) -> None:
@@ -335,6 +335,10 @@ def test_with_the_operator_down_a_deleted_token_stays_terminating_and_is_revoked
         assert deleted.returncode == 0, deleted.stderr  # the DELETE webhook's failure is ignored
         assert cluster.token("parked", namespace)["metadata"].get("deletionTimestamp")  # Terminating
         assert client_id in valid_ids(fake_astra, org.org_id)  # nothing revoked it yet
+        kept = kubectl("delete", "astraorg", org.name, "--wait=false", timeout=90)
+        assert kept.returncode != 0  # fails closed: nothing could tell whether tokens still use it
+        assert "guard-org-deletion" in kept.stderr
+        assert cluster.get("astraorgs", org.name) is not None
     finally:
         operator.start()
     cluster.wait_gone("astratokens", "parked", namespace, timeout=60)

@@ -18,6 +18,8 @@ from astra_token_operator.policy.admission_rules import (
     abandon_refusal,
     abandon_set,
     abandon_stamp,
+    caller_mode_problems,
+    deletion_problems,
     labels_at_creation,
     org_problems,
     principal_json,
@@ -435,3 +437,40 @@ def test_the_labels_set_at_creation_name_the_org_role_and_logical_name() -> None
         "astra-tokens.io/role": "reader", "astra-tokens.io/logical-name": "orders-api"}
     # Unknown org and role (not indexed yet), and a name Kubernetes would refuse as a label value:
     assert labels_at_creation("acme", "", None, None) == {"astra-tokens.io/org": "acme"}
+
+
+# --- deleting an org or a role, switching callerMode ---------------------------------------------------
+
+USERS = tuple(Holder("team-a", f"app-{n:02d}", f"uid-{n}") for n in range(12))
+
+
+def test_deleting_an_org_in_use_is_refused_saying_how_many_and_which() -> None:
+    (problem,) = deletion_problems("AstraOrg", "acme", USERS[:3], cascade=False)
+    assert "AstraOrg 'acme' is used by 3 AstraTokens (team-a/app-00, team-a/app-01, team-a/app-02)" in problem
+    assert "astra-tokens.io/cascade=true" in problem
+    assert says_how_to_fix(problem)
+
+
+def test_a_long_list_of_users_is_cut_but_counted() -> None:
+    (problem,) = deletion_problems("AstraRole", "reader", USERS, cascade=False)
+    assert "12 AstraTokens (" in problem
+    assert "team-a/app-09 and 2 more)" in problem
+
+
+@pytest.mark.parametrize(("users", "cascade"), [((), False), (USERS[:1], True), ((), True)])
+def test_an_unused_org_or_a_cascade_is_not_refused(users: tuple[Holder, ...], cascade: bool) -> None:
+    assert deletion_problems("AstraOrg", "acme", users, cascade=cascade) == []
+
+
+@pytest.mark.parametrize(("old", "new", "users", "refused"), [
+    ("standard", "sidecar", USERS[:1], True),
+    ("sidecar", "standard", USERS[:1], True),
+    ("standard", "sidecar", (), False),  # an org with no token may switch
+    ("standard", "standard", USERS[:1], False),  # other edits are not this rule's business
+])
+def test_caller_mode_changes_only_on_an_org_without_tokens(old: str, new: str, users: tuple[Holder, ...],
+                                                          refused: bool) -> None:
+    problems = caller_mode_problems("acme", org_spec(callerMode=old), org_spec(callerMode=new), users)
+    assert bool(problems) is refused
+    if refused:
+        assert f"callerMode cannot change from {old} to {new} while 1 AstraToken (team-a/app-00)" in problems[0]
