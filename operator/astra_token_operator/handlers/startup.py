@@ -65,11 +65,16 @@ async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
         raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
 
 
+LAYOUT_WAIT_SECONDS = 10.0
+
+
 @kopf.on.startup(id="ledger-layout")
 async def migrate_ledger_in_background(memo: kopf.Memo, **_: Any) -> None:
-    """The ledger's layout is checked (and a ledger of the first layout migrated) beside the
-    watches, never holding start-up up: record calls wait for it (as for a Vault outage)."""
-    memo.layout_task = asyncio.create_task(migrate_ledger_layout(memo.deps), name="ledger-layout")
+    """The ledger's layout is checked (and a ledger of the first layout migrated) before the
+    watches start when that is quick (one read, usually), else beside them, never holding start-up
+    up for long: record calls wait for it meanwhile (as for a Vault outage)."""
+    task = memo.layout_task = asyncio.create_task(migrate_ledger_layout(memo.deps), name="ledger-layout")
+    await asyncio.wait({task}, timeout=LAYOUT_WAIT_SECONDS)
 
 
 @kopf.on.login()
