@@ -4,8 +4,9 @@ interrupted, and the one way a token is revoked and recorded.
 Order: claim the slot (so a conflicting AstraToken never mints; skipped when
 the pass already knows the slot is ours) -> write the intent -> create in
 Astra with the intent's marker as description (and, with native expiry,
-tokenExpiry = issuedAt + maxTtl) -> write the record -> point the slot at it
--> delete the intent: five Vault requests for a first token. A crash anywhere
+tokenExpiry = issuedAt + maxTtl) -> write the record (its credentials first,
+apart from it) -> point the slot at it -> delete the intent: six Vault
+requests for a first token. A crash anywhere
 leaves either nothing in Astra, or a token findable by its marker: resolving
 the intent completes the mint when the record exists, and revokes the token
 when it does not (its secret was never seen, so it can never be used)."""

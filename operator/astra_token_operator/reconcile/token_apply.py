@@ -40,6 +40,7 @@ from astra_token_operator.reconcile.token_facts import (
     created_by,
     known_secret_facts,
     ledger_facts,
+    publishable,
     request_stamp,
     secret_facts,
 )
@@ -213,6 +214,9 @@ class TokenApplier:
                                 f"the lease of token {record.client_id} expired at "
                                 f"{to_rfc3339(record.lease_expires_at)} (was the operator down?); it was revoked "
                                 "and is being replaced")
+        elif work.actor is None:
+            self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked: {work.reason}; a new "
+                                                     "token replaces it")
         else:
             self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked on request by "
                                                      f"{actor.username}; a new token replaces it")
@@ -331,7 +335,7 @@ class TokenApplier:
         ledger = await ledger_facts(self.deps, self.context.identity, self.state)
         current = ledger.current
         secret = None
-        if current is not None:
+        if current is not None and publishable(current):
             secret = known_secret_facts(self.context, current.record, self.state) or await secret_facts(
                 self.deps, self.context, current.record, self.state, now)
         return replace(facts, ledger=ledger, secret=secret)

@@ -31,7 +31,7 @@ from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.reconcile.verified import OrgState, RoleState
 from astra_token_operator.reconcile.wakeups import VAULT
 from astra_token_operator.reconcile.workloads import rollout_facts
-from astra_token_operator.records import OwnerRef, Principal, RecordState, TokenRecord
+from astra_token_operator.records import OwnerRef, Principal, RecordState, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
     ANNOTATION_EXPIRES_AT,
@@ -124,8 +124,9 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
         return replace(facts, ledger=LedgerUnreadable(str(exc), VAULT if isinstance(exc, VaultUnavailable)
                                                        else None)), context
     facts = replace(facts, ledger=ledger)
-    if ledger.current is not None and (state.secret_dirty or facts.drift_check_at is None
-                                       or now >= facts.drift_check_at):
+    if publishable(ledger.current) and (state.secret_dirty or facts.drift_check_at is None
+                                        or now >= facts.drift_check_at):
+        assert ledger.current is not None
         facts = replace(facts, secret=await secret_facts(deps, context, ledger.current.record, state, now),
                         drift_check_at=_drift_check_at(deps, state, now))
     elif ledger.current is not None:  # as this process last read or wrote it: nothing says it changed
@@ -165,13 +166,19 @@ async def _read_ledger(deps: Deps, identity: TokenIdentity) -> LedgerCache:
         return cache
     cache.intent = await ledger.read_intent(identity.owner.uid)
     if slot.claim.client_id:
-        cache.current = await ledger.read_record(identity.org_id, slot.claim.client_id)
+        cache.current = await ledger.read_record(identity.org_id, slot.claim.client_id, credentials=True)
     previous_id = cache.current.record.supersedes if cache.current else None
     if previous_id:
         previous = await ledger.read_record(identity.org_id, previous_id)
         if previous is not None and previous.record.state in (RecordState.ACTIVE, RecordState.SUPERSEDED):
             cache.previous = previous
     return cache
+
+
+def publishable(current: VersionedRecord | None) -> bool:
+    """The current record can be published: it holds its token and client secret (read with its
+    credentials, or just minted). One without is replaced by the planner, never published."""
+    return current is not None and current.record.credentials is not None
 
 
 async def secret_facts(deps: Deps, context: PassContext, record: TokenRecord, state: TokenState,
