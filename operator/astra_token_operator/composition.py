@@ -29,7 +29,8 @@ class Assembly:
 def assemble(config: OperatorConfig) -> Assembly:
     runtime = Runtime()
     listener = runtime.wakeups.call_finished  # every client's answers wake whoever waits on that system
-    ledger = Ledger.from_config(config, listener=listener)
+    # Records wait until the start-up handler has checked (and migrated) the ledger's layout.
+    ledger = Ledger.from_config(config, listener=listener, layout_checked=False)
     astra = AstraClients(listener=listener)
     kube = Kube.from_environment(listener=listener)
     return Assembly(deps=Deps(config=config, ledger=ledger, astra=astra, kube=kube, runtime=runtime),

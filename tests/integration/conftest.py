@@ -249,6 +249,7 @@ def pod_values(platform: Platform, operator_image: str) -> Callable[[], dict[str
             "vault": {"address": platform.openbao.addr, "auth": "token",
                       "tokenSecret": {"name": VAULT_TOKEN_SECRET}},
             "verbose": True,
+            "delivery": {"restartWindowSeconds": 3, "rolloutTimeoutSeconds": 60, "rolloutPollSeconds": 1},
             "extraEnv": [{"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
                          {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port)}],
         }

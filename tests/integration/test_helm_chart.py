@@ -95,8 +95,9 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
     docs = render(helm)
     fullname = "ato-astra-token-operator"
     assert kinds(docs) == sorted([
-        "ClusterKopfPeering", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment",
-        "MutatingWebhookConfiguration", "Secret", "Service", "ServiceAccount", "ValidatingWebhookConfiguration",
+        "ClusterKopfPeering", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
+        "Deployment", "MutatingWebhookConfiguration", "Secret", "Service", "ServiceAccount",
+        "ValidatingWebhookConfiguration",
     ])
     deployment = one(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -115,6 +116,10 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
     assert operator["securityContext"]["readOnlyRootFilesystem"] is True
     assert operator["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert operator["securityContext"]["allowPrivilegeEscalation"] is False
+
+    # Delivery's timings reach the operator's settings (the pod release sets them short and relies on it).
+    assert (env["ASTRA_OPERATOR_RESTART_WINDOW_SECONDS"], env["ASTRA_OPERATOR_ROLLOUT_TIMEOUT_SECONDS"],
+            env["ASTRA_OPERATOR_ROLLOUT_POLL_SECONDS"]) == ("30", "1800", "5")
 
     # Peering: the operator keeps alive in the object the chart creates, and may patch only that one.
     peering = one(docs, "ClusterKopfPeering")["metadata"]["name"]
@@ -147,6 +152,15 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
         x509.DNSName)
     assert f"{service['metadata']['name']}.astra-system.svc" in names  # what the apiserver connects to
     cert.verify_directly_issued_by(ca)
+
+    # Abandoning: a ClusterRole with the one verb, aggregated into nothing and bound to no one.
+    abandon = one(docs, "ClusterRole", f"{fullname}-abandon")
+    assert abandon["rules"] == [{"apiGroups": ["astra-tokens.io"], "resources": ["astratokens"],
+                                 "verbs": ["abandon"]}]
+    assert not [key for key in abandon["metadata"]["labels"] if "aggregate" in key]
+    assert [doc["roleRef"]["name"] for doc in docs if doc["kind"] == "ClusterRoleBinding"] == [fullname]
+    assert not [doc for doc in docs if doc["kind"] == "ClusterRole" and "abandon" in str(doc.get("rules"))
+                and doc["metadata"]["name"] != abandon["metadata"]["name"]]
 
     # Nothing optional unless asked for.
     assert not [doc for doc in docs if doc["kind"] in {"NetworkPolicy", "PodDisruptionBudget", "Certificate"}]
@@ -313,6 +327,8 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("patch", "astratokens.astra-tokens.io", "--subresource=status", "-n", "default"),
         ("patch", f"validatingwebhookconfigurations/{configuration}"),
         ("patch", f"clusterkopfpeerings.kopf.dev/{release.fullname}"),
+        ("create", "subjectaccessreviews.authorization.k8s.io"),  # may this user abandon AstraTokens?
+        ("delete", "astratokens.astra-tokens.io", "-n", "default"),  # an org or role deleted with cascade
     ]
     must_not = [
         ("delete", "namespaces"),
@@ -323,7 +339,6 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("get", "configmaps", "-n", "kube-system"),
         ("update", "deployments", "-n", "default"),  # a rollout restart is a patch, nothing more
         ("patch", "secrets", "-n", "default"),
-        ("delete", "astratokens.astra-tokens.io", "-n", "default"),
         ("create", "astraorgs.astra-tokens.io"),
         ("patch", "validatingwebhookconfigurations/someone-elses"),
         ("delete", f"validatingwebhookconfigurations/{configuration}"),
@@ -331,6 +346,7 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("impersonate", "users"),
         ("create", "serviceaccounts", "--subresource=token", "-n", ns),
         ("create", "events.events.k8s.io", "-n", "default"),
+        ("abandon", "astratokens.astra-tokens.io", "-n", "default"),
     ]
     assert [args for args in must if not can_i(kubectl, sa, *args)] == []
     assert [args for args in must_not if can_i(kubectl, sa, *args)] == []
@@ -350,6 +366,7 @@ def test_edit_users_get_astratokens_in_their_namespace_but_not_orgs_or_roles(
              timeout=30, what="edit and view to include AstraTokens")
 
     assert can_i(kubectl, "alice", "delete", "astratokens.astra-tokens.io", "-n", team)
+    assert not can_i(kubectl, "alice", "abandon", "astratokens.astra-tokens.io", "-n", team)  # never by default
     assert not can_i(kubectl, "alice", "create", "astratokens.astra-tokens.io", "-n", "default")
     assert not can_i(kubectl, "alice", "create", "astraorgs.astra-tokens.io")
     assert not can_i(kubectl, "alice", "create", "astraroles.astra-tokens.io")
@@ -368,8 +385,9 @@ def prove_rbac_suffices(release: Release, tenant: str, *, cluster: Cluster, fake
                         kubectl: Any, k8s_api: k8s.ApiClient) -> None:
     """The release's operator pod, with nothing but the chart's ServiceAccount, flags and
     settings (the suite's operator stepped aside): an org, a role and a token in `tenant` become
-    Ready, the token's Secret is written, and deleting the token revokes it and removes the
-    Secret, with no request refused on the way."""
+    Ready, the token's Secret is written, abandon is checked with the apiserver, and deleting the
+    org with cascade deletes the token, revokes it and removes the Secret, with no request refused
+    on the way."""
     core = k8s.CoreV1Api(k8s_api)
     (pod,) = wait_for(lambda: release_pods_ready(core, release.namespace, release.name), timeout=120, interval=1,
                       what="the operator pod Ready")
@@ -398,18 +416,30 @@ def prove_rbac_suffices(release: Release, tenant: str, *, cluster: Cluster, fake
     assert ANNOTATION_CREATED_BY in found["metadata"]["annotations"]  # the mutating webhook ran
     assert pod.metadata.name in peering_status(cluster, release)  # peering ran: not --standalone
 
-    cluster.delete("astratokens", token, tenant)
+    # Setting abandon asks the apiserver (a SubjectAccessReview, the admin may); removing it
+    # again has the token revoked as usual.
+    for change in ("astra-tokens.io/abandon=true", "astra-tokens.io/abandon-"):
+        annotated = kubectl("annotate", "astratoken", token, "-n", tenant, change)
+        assert annotated.returncode == 0, annotated.stderr
+    # The org deleted with cascade: the operator deletes the token (whose finalizer revokes it
+    # and deletes its Secret), and only then lets the org go.
+    cascade = kubectl("annotate", "astraorg", org, "astra-tokens.io/cascade=true")
+    assert cascade.returncode == 0, cascade.stderr
+    cluster.delete("astraorgs", org)
     cluster.wait_gone("astratokens", token, tenant, timeout=30)
     assert not fake_astra.verify(data["token"]).valid
     wait_for(lambda: cluster.secret(token, tenant) is None, timeout=10, what="the Secret to be deleted")
-    for plural, name in (("astraroles", role), ("astraorgs", org)):
-        cluster.delete(plural, name)
-        cluster.wait_gone(plural, name, timeout=30)
+    cluster.wait_gone("astraorgs", org, timeout=30)
+    cluster.delete("astraroles", role)
+    cluster.wait_gone("astraroles", role, timeout=30)
 
-    # No refusal on any path it took, including Kopf's own (it logs them and carries on).
+    # No refusal on any path it took, including Kopf's own (it logs them and carries on). The
+    # apiserver words a refusal 'User "<subject>" cannot <verb> ...'; the subject alone appears
+    # legitimately, as who deleted the token the cascade revoked.
     logs = kubectl("logs", "-n", release.namespace, pod.metadata.name)
     assert logs.returncode == 0, logs.stderr
-    for refusal in (release.subject, "Not enough permissions", "Not enough RBAC permissions"):
+    for refusal in (f'\\"{release.subject}\\" cannot', f'"{release.subject}" cannot',
+                    "Not enough permissions", "Not enough RBAC permissions"):
         assert refusal not in logs.stdout, f"the operator was refused something ({refusal!r}):\n{logs.stdout[-3000:]}"
 
 

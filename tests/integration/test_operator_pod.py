@@ -342,6 +342,10 @@ def test_rotation_with_restart_targets_replaces_the_pods_which_read_the_new_toke
                       what="the rotation")
     assert second["conditions"][0]["reason"] == "Rotated"
     new_token = cluster.secret_data("rolling", namespace)["token"]
+    apps = k8s.AppsV1Api(k8s_api)
+    wait_for(lambda: "astra-tokens.io/restartedAt" in (
+        apps.read_namespaced_deployment("rolling", namespace).spec.template.metadata.annotations or {}),
+        timeout=20, what="the restart (after the release's 3 s batch window)")
 
     status = kubectl("rollout", "status", "deployment/rolling", "-n", namespace, "--timeout=90s", timeout=100)
     assert status.returncode == 0, status.stderr

@@ -46,7 +46,7 @@ def test_lease_renews_twice_then_rotates_restarts_the_workload_and_revokes_the_o
     cluster.wait_ready("astraroles", "it-short")
     cluster.must_apply(DEPLOYMENT.format(namespace=namespace))
     cluster.must_apply(token_manifest(
-        "rotating", namespace, test_org.name, "it-short", renewBefore="33%", rotationGracePeriod="8s",
+        "rotating", namespace, test_org.name, "it-short", renewBefore="33%", rotationGracePeriod="3s",
         rolloutRestartTargets=[{"kind": "Deployment", "name": "app"}]))
     first = cluster.wait_ready("astratokens", "rotating", namespace)["status"]
     first_token = cluster.secret_data("rotating", namespace)["token"]

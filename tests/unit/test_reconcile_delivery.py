@@ -73,7 +73,7 @@ async def test_a_rollout_that_never_finishes_is_told_and_the_old_token_lives_to_
     await passes(w, "app", "uid-1", (max_expiry - w.clock() - M).total_seconds(), rolloutRestartTargets=DEPLOYMENT)
     assert w.astra.valid(old)
     await passes(w, "app", "uid-1", 2 * 60, rolloutRestartTargets=DEPLOYMENT)
-    assert w.ledger.records(ORG_ID)[old].state in (RecordState.REVOKED, RecordState.DELETED_EXTERNALLY)
+    assert w.ledger.records(ORG_ID)[old].state in (RecordState.REVOKED, RecordState.EXPIRED)
     assert "max expiry came before" in (w.ledger.records(ORG_ID)[old].reason or "")
 
 

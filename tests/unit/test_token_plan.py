@@ -222,6 +222,15 @@ def test_a_token_no_longer_live_in_the_ledger_is_replaced() -> None:
     assert plan(facts(current=gone)).work == (Mint("current", Replacing.LOST),)
 
 
+def test_a_token_whose_credentials_are_gone_from_the_ledger_is_revoked_then_replaced() -> None:
+    current = record(token=None, client_secret=None)  # read with its credentials, and they were missing
+    assert plan(facts(current=current, secret=None)).work == (
+        RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED, "its token and client secret are missing from the "
+                                                                 "ledger"),)
+    revoked = record(token=None, client_secret=None, state=RecordState.REVOKED, last_action=RecordAction.REVOKED)
+    assert plan(facts(current=revoked, secret=None)).work == (Mint("current", Replacing.LOST),)
+
+
 # --- requests -----------------------------------------------------------------------------------
 
 def test_revoke_now_revokes_the_current_and_the_superseded_token_first() -> None:

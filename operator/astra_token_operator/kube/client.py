@@ -1,5 +1,6 @@
 """Kube: the operator's only door to the Kubernetes API for Secrets, custom
-objects (and their status and metadata), rollout restarts and namespace reads.
+objects (and their status and metadata), rollout restarts, namespace reads
+and access reviews.
 
 The kubernetes client is synchronous (urllib3). Every call runs on a bounded
 thread pool through ``loop.run_in_executor`` with a request timeout, so
@@ -24,6 +25,7 @@ import kubernetes.config
 import urllib3
 
 from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
+from astra_token_operator.kube.access import AccessRequest, AccessVerdict
 from astra_token_operator.kube.errors import KubeError, KubeNotFound, KubeUnavailable, translate
 from astra_token_operator.kube.patches import (
     MERGE_PATCH,
@@ -107,6 +109,7 @@ class Kube:
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._apps = kubernetes.client.AppsV1Api(api_client)
         self._objects = kubernetes.client.CustomObjectsApi(api_client)
+        self._authorization = kubernetes.client.AuthorizationV1Api(api_client)
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="astra-kube")
         self._timeout = timeout_seconds
         self._retry = retry or RetryPolicy()
@@ -569,6 +572,24 @@ class Kube:
                                     idempotent=True)
         except KubeNotFound:
             return None
+
+    # --- authorization ------------------------------------------------------------------------
+
+    async def review_access(self, request: AccessRequest) -> AccessVerdict:
+        """Ask the apiserver (a SubjectAccessReview) whether ``request.username`` may do
+        ``request.verb``: what RBAC says, for verbs Kubernetes itself never checks too."""
+        body = request.review()
+
+        def review() -> dict[str, Any]:
+            question = _model(kubernetes.client.V1SubjectAccessReview, body)
+            answer = self._authorization.create_subject_access_review(question, _request_timeout=self._timeout)
+            return self._json(answer)
+
+        answer = await self._call(review, operation="create", kind="SubjectAccessReview", namespace=None,
+                                  name=None, idempotent=True)
+        status = answer.get("status") or {}
+        return AccessVerdict(allowed=bool(status.get("allowed")) and not status.get("denied"),
+                             reason=str(status.get("reason") or status.get("evaluationError") or ""))
 
     # --- namespaces ---------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ anywhere is recovered by the next pass planning from what it finds.
 
 Order of the checks, first match wins for the work of a step:
   can the token be worked on at all (org, role, namespace, policy, ledger, slot)
-  -> an interrupted mint to settle -> no live token (mint) -> requests (revoke
+  -> an interrupted mint to settle -> no live token (mint) -> a token whose
+  credentials are lost from the ledger (revoke, then mint) -> requests (revoke
   now, renew with an increment) -> the lease (revoke expired, rotate, renew)
   -> metadata -> the Secret -> restarts owed -> the rotated-out token (mark
   superseded once published, revoke after its grace)."""
@@ -316,6 +317,11 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
     if current is None or current.record.state is not RecordState.ACTIVE:
         return TokenPlan(work=(_mint(facts, current),))
     record = current.record
+    if record.credentials is None:
+        # Its token and client secret are gone from the ledger (deleted by hand): it can never be
+        # published again, so it is revoked and replaced rather than left valid and unused.
+        return TokenPlan(work=(RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED,
+                                             "its token and client secret are missing from the ledger"),))
     if facts.requests.revoke:
         revoke: list[Work] = [RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED_MANUALLY,
                                             "revoked on request (astra-tokens.io/revoke)", facts.requests.by)]

@@ -4,8 +4,9 @@ interrupted, and the one way a token is revoked and recorded.
 Order: claim the slot (so a conflicting AstraToken never mints; skipped when
 the pass already knows the slot is ours) -> write the intent -> create in
 Astra with the intent's marker as description (and, with native expiry,
-tokenExpiry = issuedAt + maxTtl) -> write the record -> point the slot at it
--> delete the intent: five Vault requests for a first token. A crash anywhere
+tokenExpiry = issuedAt + maxTtl) -> write the record (its credentials first,
+apart from it) -> point the slot at it -> delete the intent: six Vault
+requests for a first token. A crash anywhere
 leaves either nothing in Astra, or a token findable by its marker: resolving
 the intent completes the mint when the record exists, and revokes the token
 when it does not (its secret was never seen, so it can never be used)."""
@@ -250,13 +251,17 @@ async def revoke_and_record(deps: Deps, client: AstraPort, found: VersionedRecor
                             reason: str, state: RecordState = RecordState.REVOKED,
                             action: RecordAction = RecordAction.REVOKED) -> VersionedRecord:
     """Revoke the token in Astra, then record it revoked (who, why, when). A token Astra no longer
-    knows is recorded as deleted externally. The one place a revocation is written."""
+    knows is recorded as expired when its max expiry has passed (Astra's own tokenExpiry took it),
+    else as deleted externally. The one place a revocation is written."""
     record = found.record
     outcome = await client.revoke_token(record.client_id)
     gone = outcome is RevokeOutcome.ALREADY_GONE
-    if gone and state is RecordState.REVOKED:
+    now = deps.clock()
+    if gone and state is RecordState.REVOKED and now >= record.max_expires_at:
+        state, reason = RecordState.EXPIRED, f"{reason} (already gone from Astra: its max expiry had passed)"
+    elif gone and state is RecordState.REVOKED:
         state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
-    updated = record.revoked(at=deps.clock(), actor=actor, reason=reason, state=state, action=action)
+    updated = record.revoked(at=now, actor=actor, reason=reason, state=state, action=action)
     version = await deps.ledger.write_record(updated, expected_version=found.version)
     log_action("revoke", org=record.org_id, role=record.role_name, logical_name=record.logical_name,
                client_id=record.client_id, lease_id=record.lease_id, message=f"{reason}; by {actor.username}")

@@ -43,6 +43,8 @@ def desired_secret(token: AstraToken, record: TokenRecord, *, org_name: str) -> 
     meta = token.metadata
     assert meta.namespace is not None
     assert meta.uid is not None
+    if record.token is None or record.client_secret is None:
+        raise ValueError(f"the record of token {record.client_id} carries no credentials: it cannot be published")
     expires_at = secret_expires_at(record_lease(record))
     labels = {
         **token.spec.secret.labels,

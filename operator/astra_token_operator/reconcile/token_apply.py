@@ -40,12 +40,15 @@ from astra_token_operator.reconcile.token_facts import (
     created_by,
     known_secret_facts,
     ledger_facts,
+    publishable,
+    request_stamp,
     secret_facts,
 )
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.reconcile.workloads import resolve_targets
 from astra_token_operator.records import Principal, RecordAction, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_RESTARTED_AT,
     REQUEST_ANNOTATIONS,
@@ -211,6 +214,9 @@ class TokenApplier:
                                 f"the lease of token {record.client_id} expired at "
                                 f"{to_rfc3339(record.lease_expires_at)} (was the operator down?); it was revoked "
                                 "and is being replaced")
+        elif work.actor is None:
+            self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked: {work.reason}; a new "
+                                                     "token replaces it")
         else:
             self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked on request by "
                                                      f"{actor.username}; a new token replaces it")
@@ -297,9 +303,9 @@ class TokenApplier:
         token = self.context.token
         await self.deps.kube.patch_metadata(TOKEN_PLURAL, token.metadata.name, namespace=token.metadata.namespace,
                                             annotations={key: None for key in (*REQUEST_ANNOTATIONS,
-                                                                                ANNOTATION_REQUESTED_BY)})
-        self.state.handled_requests = {key: value for key, value in token.metadata.annotations.items()
-                                       if key in REQUEST_ANNOTATIONS}
+                                                                                ANNOTATION_REQUESTED_BY,
+                                                                                ANNOTATION_REQUEST_ID)})
+        self.state.handled_requests = request_stamp(token.metadata.annotations)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -329,7 +335,7 @@ class TokenApplier:
         ledger = await ledger_facts(self.deps, self.context.identity, self.state)
         current = ledger.current
         secret = None
-        if current is not None:
+        if current is not None and publishable(current):
             secret = known_secret_facts(self.context, current.record, self.state) or await secret_facts(
                 self.deps, self.context, current.record, self.state, now)
         return replace(facts, ledger=ledger, secret=secret)
