@@ -421,6 +421,8 @@ def prove_rbac_suffices(release: Release, tenant: str, *, cluster: Cluster, fake
     for change in ("astra-tokens.io/abandon=true", "astra-tokens.io/abandon-"):
         annotated = kubectl("annotate", "astratoken", token, "-n", tenant, change)
         assert annotated.returncode == 0, annotated.stderr
+    prove_sidecar_mode(release, tenant, suffix, cluster=cluster, fake_astra=fake_astra, core=core)
+
     # The org deleted with cascade: the operator deletes the token (whose finalizer revokes it
     # and deletes its Secret), and only then lets the org go.
     cascade = kubectl("annotate", "astraorg", org, "astra-tokens.io/cascade=true")
@@ -441,6 +443,37 @@ def prove_rbac_suffices(release: Release, tenant: str, *, cluster: Cluster, fake
     for refusal in (f'\\"{release.subject}\\" cannot', f'"{release.subject}" cannot',
                     "Not enough permissions", "Not enough RBAC permissions"):
         assert refusal not in logs.stdout, f"the operator was refused something ({refusal!r}):\n{logs.stdout[-3000:]}"
+
+
+def prove_sidecar_mode(release: Release, tenant: str, suffix: str, *, cluster: Cluster,
+                       fake_astra: FakeAstraThread, core: k8s.CoreV1Api) -> None:
+    """Sidecar mode with the chart's RBAC: the labelled-pod watch, the injection webhook and the
+    operator's own AstraToken for the pod; the pod's deletion revokes its token."""
+    org_id, org, role = str(uuid.uuid4()), f"chart-side-{suffix}", f"chart-side-rw-{suffix}"
+    cluster.must_apply(root_token_secret("chart-side-root-token", fake_astra.add_org(org_id),
+                                         namespace=release.namespace))
+    cluster.must_apply(manifest("AstraOrg", org, {
+        "orgId": org_id, "url": fake_astra.url, "allowedNamespaces": [tenant], "callerMode": "sidecar",
+        "rootTokenRef": {"secret": {"namespace": release.namespace, "name": "chart-side-root-token"}}}))
+    cluster.must_apply(manifest("AstraRole", role, {"orgRef": org, "astraRoleName": "R/W User", "ttl": "1h"}))
+    cluster.wait_ready("astraroles", role, timeout=30)
+    wait_for(lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(tenant).items),
+             timeout=30, what="the tenant's default ServiceAccount")
+    pod = core.create_namespaced_pod(tenant, {
+        "metadata": {"name": "chart-pod", "labels": {"astra-tokens.io/inject": "true"},
+                     "annotations": {"astra-tokens.io/role": role}},
+        # No scheduler serves this name: the pod stays Pending; its Secret is what is proven.
+        "spec": {"schedulerName": "chart-unscheduled", "containers": [{"name": "app", "image": "example/app:1"}]}})
+    name = pod.metadata.annotations["astra-tokens.io/secret"]
+    cluster.wait_ready("astratokens", name, tenant, timeout=30)
+    token = cluster.secret_data(name, tenant)["token"]
+    assert fake_astra.verify(token).valid
+    core.delete_namespaced_pod("chart-pod", tenant, grace_period_seconds=0)
+    wait_for(lambda: not fake_astra.verify(token).valid, timeout=20, what="the pod's token revoked")
+    cluster.wait_gone("astratokens", name, tenant, timeout=30)
+    for plural, obj in (("astraroles", role), ("astraorgs", org)):
+        cluster.delete(plural, obj)
+        cluster.wait_gone(plural, obj, timeout=30)
 
 
 def peering_status(cluster: Cluster, release: Release) -> dict[str, Any]:
