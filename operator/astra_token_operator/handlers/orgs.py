@@ -33,4 +33,5 @@ async def org_deleted(name: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> 
     deps: Deps = memo.deps
     deps.runtime.verified.forget_org(name)
     await deps.astra.discard(str(spec.get("orgId", "")))
+    deps.runtime.ledger_view.forget_org(str(spec.get("orgId", "")))
     deps.runtime.wakeups.wake_kind("role", "token")

@@ -29,6 +29,7 @@ from astra_token_operator.astra import (
 )
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.lifecycle_log import log_action, warn_action
+from astra_token_operator.policy.markers import format_marker
 from astra_token_operator.policy.token_plan import Blocked
 from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts
 from astra_token_operator.reconcile.ports import AstraPort, Deps
@@ -45,8 +46,6 @@ from astra_token_operator.records import (
 )
 from astra_token_operator.surface import TokenReason
 from astra_token_operator.vault import VaultCasMismatch, VaultError
-
-MAX_DESCRIPTION = 200
 
 
 def failpoint(config: OperatorConfig, name: str) -> None:
@@ -91,6 +90,7 @@ class MintOrder:
     description_prefix: str
     supersedes: str | None = None
     restart_pending: bool = False
+    replacing: str | None = None  # why it replaces ``supersedes`` (the planner's Replacing value)
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,13 @@ class Minted:
     native_expiry: bool  # False when Astra refused tokenExpiry and the token has none
 
 
-def make_marker(identity: TokenIdentity, prefix: str, nonce: str) -> str:
-    """The description sent to Astra: names the owner and this attempt, so the token can be found
-    again after a crash and a person reading the Astra UI knows whose it is. The nonce makes it
-    unique, so it is never the part cut to fit."""
-    tail = f" mint={nonce}"
-    body = f"{prefix}astra-token-operator {identity.owner.namespace}/{identity.owner.name}"
-    return body[: MAX_DESCRIPTION - len(tail)] + tail
+def make_marker(identity: TokenIdentity, prefix: str, nonce: str, *, cluster_id: str) -> str:
+    """The description sent to Astra (policy/markers.py): names this cluster, the owner and this
+    attempt, so the sweep can prove the token is ours, a crash can find it again, and a person
+    reading the Astra UI knows whose it is. The nonce makes it unique, so it is never cut."""
+    owner = identity.owner
+    return format_marker(prefix=prefix, cluster_id=cluster_id, namespace=owner.namespace or "", name=owner.name,
+                         owner_uid=owner.uid, nonce=nonce)
 
 
 async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: MintOrder, now: datetime, *,
@@ -115,8 +115,11 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
     slot is ours at that version (a rotation), so it is not claimed again. Nothing is left in
     Astra that the ledger does not know, whatever fails."""
     ledger, runtime = deps.ledger, deps.runtime
+    cluster_id = runtime.cluster_id
+    if not cluster_id:
+        raise RuntimeError("the cluster id is not known yet: nothing is minted without it")
     if slot_version is None:
-        claim = SlotClaim(client_id="", owner=identity.owner, claimed_at=now)
+        claim = SlotClaim(client_id="", owner=identity.owner, claimed_at=now, cluster_id=cluster_id)
         outcome = await ledger.claim_slot(identity.org_id, identity.role_name, identity.logical_name, claim)
         if outcome.status is SlotStatus.HELD_BY:
             raise identity.conflict(outcome.holder.owner)
@@ -127,7 +130,8 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
     intent = MintIntent(
         intent_id=identity.owner.uid, owner=identity.owner, org_id=identity.org_id, role_id=identity.role_id,
         role_name=identity.role_name, logical_name=identity.logical_name,
-        marker=make_marker(identity, order.description_prefix, secrets.token_hex(6)), created_at=now,
+        marker=make_marker(identity, order.description_prefix, secrets.token_hex(6), cluster_id=cluster_id),
+        created_at=now,
         token_expiry=now + order.max_ttl if order.native_expiry else None,
     )
     try:
@@ -152,7 +156,8 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
             lease_expires_at=min(now + order.ttl, now + order.max_ttl), max_expires_at=now + order.max_ttl,
             state=RecordState.ACTIVE, created_by=order.created_by, last_action=RecordAction.MINTED,
             actor=Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
-            supersedes=order.supersedes, restart_pending=order.restart_pending,
+            supersedes=order.supersedes, restart_pending=order.restart_pending, cluster_id=cluster_id,
+            replacing=order.replacing,
         )
         try:
             version = await ledger.write_record(record, expected_version=0)
@@ -164,7 +169,7 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
         failpoint(deps.config, "after-record")
         moved = await ledger.update_slot(
             identity.org_id, identity.role_name, identity.logical_name,
-            SlotClaim(client_id=created.client_id, owner=identity.owner, claimed_at=now),
+            SlotClaim(client_id=created.client_id, owner=identity.owner, claimed_at=now, cluster_id=cluster_id),
             expected_version=slot_version)
         await ledger.delete_intent(intent.intent_id)
     finally:
@@ -221,7 +226,8 @@ async def resolve_intent(deps: Deps, intent: MintIntent, client: AstraPort, *,
             if slot is None or stale:
                 await ledger.update_slot(
                     intent.org_id, intent.role_name, intent.logical_name,
-                    SlotClaim(client_id=info.client_id, owner=intent.owner, claimed_at=found.record.issued_at))
+                    SlotClaim(client_id=info.client_id, owner=intent.owner, claimed_at=found.record.issued_at,
+                              cluster_id=found.record.cluster_id))
             log_action("recover", client_id=info.client_id, message="a crashed mint was completed from its record",
                        **where)
             continue

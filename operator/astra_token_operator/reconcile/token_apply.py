@@ -121,7 +121,8 @@ class TokenApplier:
         order = MintOrder(ttl=policy.ttl, max_ttl=policy.max_ttl, metadata=dict(facts.metadata),
                           created_by=created_by(context.token), secret_name=facts.secret_name,
                           native_expiry=spec.native_expiry, description_prefix=spec.description_prefix or "",
-                          supersedes=work.supersedes, restart_pending=work.restart_pending)
+                          supersedes=work.supersedes, restart_pending=work.restart_pending,
+                          replacing=work.replacing.value if work.supersedes else None)
         cache = self.state.ledger
         ours = cache is not None and cache.slot_holder_uid == context.identity.owner.uid
         known_slot = cache.slot_version if cache is not None and ours else None
@@ -153,6 +154,11 @@ class TokenApplier:
                    message=f"replaces {work.supersedes} ({work.replacing.value})", **self._log)
         if work.replacing is Replacing.ROTATION:
             message = f"token {client_id} replaces {work.supersedes}, which stays valid for its grace period"
+        elif work.replacing is Replacing.DELETED_EXTERNALLY:
+            self.events.warning(EventReason.DELETED_EXTERNALLY,
+                                f"token {work.supersedes} was deleted in Astra outside the operator (revoked in "
+                                f"Astra Portal or by another tool); token {client_id} replaces it")
+            return
         else:
             message = f"token {client_id} replaces the {work.replacing.value} token {work.supersedes}"
         self.events.info(TokenReason.ROTATED, message)

@@ -41,9 +41,15 @@ class LedgerPaths:
     def orgs_dir(self) -> str:
         return f"{self.prefix}/orgs"
 
+    def slots_dir(self, org_id: str) -> str:
+        return f"{self.prefix}/orgs/{_segment('org id', org_id)}/slots"
+
     def slot(self, org_id: str, role_name: str, logical_name: str) -> str:
-        slot = slot_key(org_id, role_name, logical_name)
-        return f"{self.prefix}/orgs/{_segment('org id', org_id)}/slots/{slot}"
+        return f"{self.slots_dir(org_id)}/{slot_key(org_id, role_name, logical_name)}"
+
+    def orphan(self, org_id: str, client_id: str) -> str:
+        """Where the sweep records a token of ours it found in Astra without a live record."""
+        return f"{self.prefix}/orgs/{_segment('org id', org_id)}/orphans/{_segment('client id', client_id)}"
 
     def intents_dir(self) -> str:
         return f"{self.prefix}/intents"
