@@ -219,8 +219,11 @@ class OrgCycle:
         interval = org.spec.sweep.interval_delta.total_seconds()
         due = self.next_astra_sweep if self.last_astra_sweep is None else min(
             self.next_astra_sweep, self.last_astra_sweep + interval)
+        if now < due:
+            return
         state = self.deps.runtime.verified.org(org.metadata.name)
-        if now < due or state is None or not state.ready:
+        if state is None or not state.ready:
+            self.next_astra_sweep = now + NOT_READY_RETRY_SECONDS
             return
         outcome = await sweep_org(self.deps, state)
         self.last_astra_sweep = now
