@@ -248,6 +248,27 @@ async def test_a_sweep_at_rest_is_one_astra_call_and_no_vault_read() -> None:
     assert outcome.found.managed == 40  # each token and the one it superseded, still in its grace
 
 
+async def test_tokens_minted_while_the_list_is_asked_for_cost_no_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list can wait behind the org's rate limit while hundreds of mints go on: what they
+    recorded meanwhile is in the view when the list answers."""
+    world = World()
+    await sweep(world)
+    listing = world.astra.list_tokens
+
+    async def list_while_minting() -> Any:
+        for i in range(5):
+            await reconcile_token(world.deps, world.body(f"t{i}", uid=f"uid-{i}"), world.events)
+        return await listing()
+
+    monkeypatch.setattr(world.astra, "list_tokens", list_while_minting)
+    running(world, *[(f"t{i}", f"uid-{i}") for i in range(5)])
+    reads = world.ledger.calls["read"]
+    outcome = await sweep(world)
+    assert world.ledger.calls["read"] == reads
+    assert outcome.found is not None
+    assert outcome.found.managed == 5
+
+
 async def test_a_new_process_loads_the_view_once() -> None:
     world = World()
     for i in range(5):

@@ -144,15 +144,17 @@ async def _gather(deps: Deps, org: OrgState, client: AstraPort, now: datetime) -
                                                       "or recorded")
         listing = ()  # not asked: it could not be compared with anything
     else:
-        records = dict(view.records)
-        slots = tuple(SlotView(role_name=role, logical_name=logical, owner=claim.owner, client_id=claim.client_id,
-                               claimed_at=claim.claimed_at, cluster_id=claim.cluster_id)
-                      for (role, logical), claim in view.slots.items())
         try:
             listing = _listing(await client.list_tokens())
         except AstraError as exc:
             listing = Unseen(SweepReason.LIST_FAILED, f"Astra's token list could not be read ({exc}); nothing was "
                                                       "revoked or recorded")
+        # Taken once the list is in: what was minted while it was asked for (it may queue behind the
+        # org's rate limit) is in the view already, and need not be read again.
+        records = dict(view.records)
+        slots = tuple(SlotView(role_name=role, logical_name=logical, owner=claim.owner, client_id=claim.client_id,
+                               claimed_at=claim.claimed_at, cluster_id=claim.cluster_id)
+                      for (role, logical), claim in view.slots.items())
     return SweepFacts(
         now=now, cluster_id=runtime.cluster_id, safety_age=_seconds(deps.config.sweep_safety_age_seconds),
         root_client_id=_client_id_of(org.root_token.get_secret_value() if org.root_token else ""),
