@@ -176,6 +176,19 @@ async def test_a_slot_is_never_freed_while_its_owner_exists(world: World) -> Non
     assert await world.ledger.read_slot(ORG_ID, "reader", "app") is not None
 
 
+async def test_a_token_whose_astratoken_is_being_deleted_is_left_to_its_finalizer(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.restart()  # its daemon stopped at the deletionTimestamp; the finalizer has revoked in Astra ...
+    world.kube.objects[("astratokens", NS, "app")] = {
+        "metadata": {"name": "app", "namespace": NS, "uid": "uid-1", "deletionTimestamp": "2030-01-01T12:00:00Z"}}
+    world.astra.revoke_behind_our_back(client_id)  # ... and not recorded it yet
+    outcome = await sweep(world)
+    assert outcome.deleted_externally == ()
+    assert world.astra.calls["current-org"] == 0  # no credential check either
+    assert world.ledger.records(ORG_ID)[client_id].state is RecordState.ACTIVE
+
+
 # --- two clusters, one org ----------------------------------------------------------------------------
 
 async def test_two_clusters_sharing_an_org_never_revoke_each_others_tokens() -> None:

@@ -196,7 +196,7 @@ def test_a_credential_check_that_failed_records_nothing_and_says_so() -> None:
 def test_listed_or_no_longer_active_tokens_are_not_checked() -> None:
     result = plan_sweep(facts(
         listing=(listed("cur", marker()),),
-        slots=(slot("cur"), slot("sup", owner=OWNER.model_copy(update=dict(uid="uid-2", name="b")))),
+        slots=(slot("cur"), slot("sup", owner=OWNER.model_copy(update={"uid": "uid-2", "name": "b"}))),
         records={"cur": record("cur"), "sup": record("sup", RecordState.SUPERSEDED)},
         running=frozenset({OWNER.uid, "uid-2"})))
     assert result.look == Look()
@@ -204,7 +204,7 @@ def test_listed_or_no_longer_active_tokens_are_not_checked() -> None:
 
 
 def test_credential_checks_per_sweep_are_bounded() -> None:
-    owners = [OWNER.model_copy(update=dict(uid=f"uid-{i}", name=f"app-{i}")) for i in range(5)]
+    owners = [OWNER.model_copy(update={"uid": f"uid-{i}", "name": f"app-{i}"}) for i in range(5)]
     result = plan_sweep(facts(slots=tuple(slot(f"c{i}", owner=o) for i, o in enumerate(owners)),
                               records={f"c{i}": record(f"c{i}") for i in range(5)},
                               running=frozenset(o.uid for o in owners), credential_checks=3))
@@ -247,6 +247,14 @@ def test_a_present_owners_slot_is_left_alone() -> None:
     assert result.acts == ()
 
 
+def test_an_owner_being_deleted_is_left_to_its_finalizer() -> None:
+    """Its finalizer revokes in Astra before it records the revocation: meanwhile Astra's list
+    lacks the token while the ledger still says active. Not a deletion behind our back."""
+    result = plan_sweep(facts(slots=(slot("cur"),), records={"cur": record("cur")}, owners={OWNER.uid: True},
+                              finalizing=frozenset({OWNER.uid})))
+    assert (result.look, result.acts) == (Look(), ())
+
+
 def test_a_slot_without_a_token_yet_whose_owner_is_gone_is_freed_too() -> None:
     result = plan_sweep(facts(slots=(slot(""),), owners={OWNER.uid: False}))
     assert result.acts == (FreeStaleSlot(slot("")),)
@@ -270,7 +278,7 @@ def test_a_sweep_that_cannot_see_does_nothing(unseen: dict[str, Unseen]) -> None
 def test_looking_converges() -> None:
     """Every look the plan asks for, once answered, is never asked again."""
     current = facts(listing=(listed("orphan", marker()), listed("theirs", marker(cluster=THEM))),
-                    slots=(slot("cur"), slot("x", owner=OWNER.model_copy(update=dict(uid="uid-2", name="b")))),
+                    slots=(slot("cur"), slot("x", owner=OWNER.model_copy(update={"uid": "uid-2", "name": "b"}))),
                     records={"cur": record("cur")})
     for _ in range(5):
         result = plan_sweep(current)

@@ -24,6 +24,8 @@ The rules (DESIGN.md §6, docs/decisions.md):
 * A *stale slot*: its claim names this cluster, its owner (an AstraToken uid) no longer exists in
   the cluster, and it was claimed longer ago than the safety age. Its live tokens are revoked and
   the slot freed.
+* A slot whose AstraToken is being deleted is left to its finalizer (which revokes in Astra first,
+  then records it: in between, Astra's list lacks a token the ledger still holds active).
 * A sweep that cannot see (the list failed, the ledger could not be read) does nothing."""
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class SweepFacts:
     in_flight: frozenset[str] = frozenset()  # owner uids whose mint runs in this process right now
     running: frozenset[str] = frozenset()  # owner uids this process runs a daemon for: they exist
     owners: Mapping[str, bool] = field(default_factory=dict)  # owner uid -> exists, looked up during this sweep
+    finalizing: frozenset[str] = frozenset()  # owner uids being deleted: their finalizer revokes and frees
     credentials: Mapping[str, bool | None] = field(default_factory=dict)  # accepted by Astra (None: no answer)
     credential_checks: int = 20  # at most this many credential checks in one sweep
 
@@ -225,6 +228,8 @@ def _slot(facts: SweepFacts, slot: SlotView, listed: set[str], look: _Looks, act
           notes: list[str]) -> None:
     uid = slot.owner.uid
     ours = slot.cluster_id == facts.cluster_id
+    if uid in facts.finalizing:
+        return  # its deletion is under way: the finalizer revokes its tokens and frees the slot
     if uid in facts.running:
         present = True
     elif uid in facts.owners:

@@ -205,32 +205,34 @@ class _Sweep:
         for uid in look.intents:
             intent = await ledger.read_intent(uid)
             intents[uid] = intent.marker if intent is not None and intent.org_id == org_id else None
-        owners = dict(facts.owners)
-        owners.update(await self._owners(look))
+        owners, finalizing = dict(facts.owners), set(facts.finalizing)
+        for uid, (exists, deleting) in (await self._owners(look)).items():
+            owners[uid] = exists
+            if deleting:
+                finalizing.add(uid)
         credentials = dict(facts.credentials)
         for client_id in look.credentials:
             credentials[client_id] = await self._accepted(records.get(client_id), client_id)
         self.facts = replace(facts, records=records, fresh=frozenset(fresh), intents=intents, owners=owners,
-                             credentials=credentials)
+                             finalizing=frozenset(finalizing), credentials=credentials)
 
-    async def _owners(self, look: Look) -> dict[str, bool]:
-        """Whether each AstraToken still exists (same uid). A lookup that fails counts as present:
-        the sweep never frees a slot on a guess."""
+    async def _owners(self, look: Look) -> dict[str, tuple[bool, bool]]:
+        """Whether each AstraToken still exists (same uid), and whether it is being deleted. A
+        lookup that fails counts as present: the sweep never frees a slot on a guess."""
         if not look.owners:
             return {}
         kube = self.deps.kube
         try:
             if len(look.owners) <= OWNER_GETS:
-                found = {}
-                for owner in look.owners:
-                    body = await kube.get_object(TOKEN_PLURAL, owner.name, owner.namespace)
-                    found[owner.uid] = body is not None and body.get("metadata", {}).get("uid") == owner.uid
-                return found
-            existing = {str(body.get("metadata", {}).get("uid")) for body in await kube.list_objects(TOKEN_PLURAL)}
-            return {owner.uid: owner.uid in existing for owner in look.owners}
+                bodies = [await kube.get_object(TOKEN_PLURAL, owner.name, owner.namespace) for owner in look.owners]
+            else:
+                bodies = list(await kube.list_objects(TOKEN_PLURAL))
         except KubeError as exc:
             warn_action("sweep", org=self.org.org_id, message=f"owners could not be looked up, taken as present: {exc}")
-            return {owner.uid: True for owner in look.owners}
+            return {owner.uid: (True, False) for owner in look.owners}
+        metadata = [body.get("metadata", {}) for body in bodies if body is not None]
+        existing = {str(meta.get("uid")): bool(meta.get("deletionTimestamp")) for meta in metadata}
+        return {owner.uid: (owner.uid in existing, existing.get(owner.uid, False)) for owner in look.owners}
 
     async def _accepted(self, record: TokenRecord | None, client_id: str) -> bool | None:
         if record is None:
