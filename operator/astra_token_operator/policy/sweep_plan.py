@@ -267,7 +267,9 @@ def _slot(facts: SweepFacts, slot: SlotView, listed: set[str], look: _Looks, act
     elif verdict is None:
         notes.append(f"token {client_id} is not listed by Astra, and checking its own credentials failed; "
                      "nothing was recorded")
-    # True: Astra still accepts it; its list lags behind
+    else:
+        notes.append(f"token {client_id} is not listed by Astra, yet Astra accepts it (the list lags behind or "
+                     "is partial); nothing was recorded")
 
 
 def _seconds(delta: timedelta) -> str:
