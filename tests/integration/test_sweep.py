@@ -248,7 +248,8 @@ def test_an_astratoken_deleted_without_its_finalizer_has_its_token_revoked_and_i
     cluster.must_apply(token_manifest("forced", namespace, ORG, ROLE))  # the same names, a new AstraToken
     wait_for(lambda: state_at_fake(fake_astra, swept.org_id, old) == "revoked", timeout=40,
              what="the sweep revoking the token of the AstraToken deleted without its finalizer")
-    new = cluster.wait_ready("astratokens", "forced", namespace, timeout=60)["status"]["clientId"]
+    # Ready once its name is free and the old Secret is gone (Kubernetes garbage-collects it).
+    new = cluster.wait_ready("astratokens", "forced", namespace, timeout=90)["status"]["clientId"]
     assert new != old
     assert fake_astra.verify(cluster.secret_data("forced", namespace)["token"]).valid
     record = ledger(hvac_client, f"astra-tokens/orgs/{swept.org_id}/tokens/{old}")

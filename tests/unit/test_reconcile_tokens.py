@@ -312,3 +312,20 @@ async def test_a_mint_killed_after_its_record_is_completed_and_published_not_min
     assert world.astra.calls["create"] == 1
     assert world.astra.valid_ids() == {first}
     assert "intents/uid-1" not in world.ledger.keys
+
+
+async def test_a_secret_that_blocked_the_token_is_looked_at_again_once_it_is_gone(world: World) -> None:
+    """A Secret of the same name owned by someone else (the Secret of an AstraToken deleted without
+    its finalizer, until Kubernetes' garbage collector takes it) blocks the token; once it is gone,
+    the next pass publishes the token's own Secret, never reports Ready without one."""
+    await world.pass_()
+    first = world.published()
+    foreign = world.kube.secrets[(NS, "app")]
+    world.kube.secrets[(NS, "app")] = foreign.model_copy(update={"owner_uids": ["someone-else"]})
+    world.deps.runtime.secret_changed("uid-1")
+    await world.pass_()
+    assert world.ready()["reason"] == "Conflict"
+    del world.kube.secrets[(NS, "app")]  # taken away; nothing tells this token
+    await world.pass_()
+    assert world.ready()["status"] == "True"
+    assert world.published() == first

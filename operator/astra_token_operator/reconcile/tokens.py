@@ -117,6 +117,10 @@ async def _report_blocked(deps: Deps, token: AstraToken, state: TokenState, fact
     if blocked.cause is not None:
         wakeups.park(blocked.cause, wakeups.register(uid, "token"))
     retry = _before_the_token_lapses(state, deps.clock(), blocked.retry_after)
+    if blocked.reason == TokenReason.CONFLICT:
+        # What blocked it may be a Secret of the same name that nothing will tell it is gone (the
+        # Secret of an AstraToken deleted without its finalizer): the next pass looks again.
+        state.secret_dirty = True
     if blocked.quiet:
         return retry
     state.failures += 1
