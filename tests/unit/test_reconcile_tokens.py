@@ -329,3 +329,13 @@ async def test_a_secret_that_blocked_the_token_is_looked_at_again_once_it_is_gon
     await world.pass_()
     assert world.ready()["status"] == "True"
     assert world.published() == first
+
+
+async def test_a_token_blocked_on_a_taken_name_gets_it_once_the_holder_lets_it_go(world: World) -> None:
+    await world.pass_()
+    await world.pass_("second", uid="uid-2", logicalName="app")  # its mint finds the name taken
+    await world.pass_("second", uid="uid-2", logicalName="app")  # read from the ledger: still taken
+    assert world.ready("second")["reason"] == "Conflict"
+    await delete_token(world.deps, world.body(), world.events)  # the holder goes, and frees the name
+    await world.pass_("second", uid="uid-2", logicalName="app")
+    assert world.ready("second")["status"] == "True"

@@ -118,8 +118,10 @@ async def _report_blocked(deps: Deps, token: AstraToken, state: TokenState, fact
         wakeups.park(blocked.cause, wakeups.register(uid, "token"))
     retry = _before_the_token_lapses(state, deps.clock(), blocked.retry_after)
     if blocked.reason == TokenReason.CONFLICT:
-        # What blocked it may be a Secret of the same name that nothing will tell it is gone (the
-        # Secret of an AstraToken deleted without its finalizer): the next pass looks again.
+        # What holds the name (the slot's holder, a Secret of the same name) may let it go without
+        # telling this token (an AstraToken deleted, a Secret garbage-collected): the next pass reads
+        # the ledger and the Secret again instead of deciding from what it remembers.
+        state.forget_ledger()
         state.secret_dirty = True
     if blocked.quiet:
         return retry
