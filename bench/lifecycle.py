@@ -8,7 +8,8 @@ For each N: a fresh namespace gets N AstraTokens (created in parallel through
 the Kubernetes API; the clock starts when the first create is sent), then
 the benchmark prints the seconds until all are Ready, per-token latencies,
 the operator's CPU and memory, and the Astra, Vault and Kubernetes calls per
-token; it idles and prints calls per minute at rest; it deletes the tokens and
+token; it idles and prints calls per minute at rest, including the org's sweeps
+against Astra's token list (one list call and no Vault read each); it deletes the tokens and
 prints the same for the deletion. A table sums up at the end. Exits non-zero
 when something failed (not all Ready or gone in time, a token minted or
 revoked other than once, the operator died or logged errors); the platform is
@@ -71,6 +72,7 @@ ORG, ROLE, ROOT_SECRET = "bench-org", "bench-rw", "bench-org-root-token"
 CREATE = "POST /v2/clientIdSecrets"
 CREATE_ALIAS = "POST /v2/tokens"
 REVOKE = "DELETE /v2/clientIdSecrets/{clientId}"
+LIST = "GET /v2/clientIdSecrets"
 CONTROLLER_RESOURCES = {"secrets", "leases", "serviceaccounts", "configmaps"}
 
 
@@ -171,6 +173,11 @@ class Window:
     @property
     def revoke_requests(self) -> int:
         return endpoint_total(self.astra, REVOKE)
+
+    @property
+    def lists(self) -> int:
+        """Token lists Astra answered: one per sweep of the org."""
+        return endpoint_total(self.astra, LIST)
 
     @property
     def vault_total(self) -> int:
@@ -291,6 +298,13 @@ class Bench:
         self.check(counts == (expected, expected),
                    f"status.activeTokens {when}: AstraOrg {counts[0]}, AstraRole {counts[1]}, expected {expected}")
 
+    def sweep_status(self) -> dict[str, Any]:
+        """The AstraOrg's status.sweep and its Swept condition, as the last sweep left them."""
+        body = cast(dict[str, Any], self.objects.get_cluster_custom_object(GROUP, VERSION, "astraorgs", ORG))
+        status = body.get("status") or {}
+        swept = next((c for c in status.get("conditions") or [] if c.get("type") == "Swept"), {})
+        return {**(status.get("sweep") or {}), "swept": swept.get("status"), "reason": swept.get("reason")}
+
     def valid_astra_tokens(self) -> int:
         return sum(1 for t in self.fake.tokens(ORG_ID) if not t.is_admin and t.state == "valid")
 
@@ -304,14 +318,16 @@ def token_body(name: str, namespace: str) -> dict[str, Any]:
             "spec": {"orgRef": ORG, "roleRef": ROLE}}
 
 
-def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None) -> list[dict[str, Any]]:
+def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None,
+                           sweep_interval: str) -> list[dict[str, Any]]:
     limit = {"rateLimit": {"requestsPerSecond": rate_limit, "burst": max(1, int(rate_limit * 2))}} if rate_limit else {}
     return [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ROOT_SECRET, "namespace": OPERATOR_NAMESPACE},
          "stringData": {"token": fake.admin_token(ORG_ID)}},
         {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraOrg", "metadata": {"name": ORG},
          "spec": {"orgId": ORG_ID, "url": fake.url, "allowedNamespaces": ["*"],
-                  "rootTokenRef": {"secret": {"namespace": OPERATOR_NAMESPACE, "name": ROOT_SECRET}}, **limit}},
+                  "rootTokenRef": {"secret": {"namespace": OPERATOR_NAMESPACE, "name": ROOT_SECRET}},
+                  "sweep": {"interval": sweep_interval}, **limit}},
         {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": ROLE},
          "spec": {"orgRef": ORG, "astraRoleName": "R/W User", "ttl": "1h", "maxTtl": "24h"}},
     ]
@@ -423,6 +439,7 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         rested = bench.snapshot()
         result.idle = bench.window(ready, rested)
         print_idle(result.idle, n)
+        check_sweeps_at_rest(bench, result.idle, n)
         bench.check_active_tokens(n, f"with N={n} Ready")  # outside the windows: its GETs are not counted
         rested = bench.snapshot()
 
@@ -459,6 +476,24 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
     except TimeoutError as exc:
         say(f"note: {exc}")
     return result
+
+
+def check_sweeps_at_rest(bench: Bench, window: Window, n: int) -> None:
+    """At rest the org's sweeps cost one Astra list each and no Vault read, and find the N tokens."""
+    sweep = bench.sweep_status()  # read outside the windows
+    say(f"  sweeps at rest: {window.lists} (Astra lists), {window.astra_total} Astra calls, "
+        f"{window.vault_total} Vault calls; the last: managed {sweep.get('managed')}, orphans revoked "
+        f"{sweep.get('orphansRevoked')}, deleted externally {sweep.get('deletedExternally')}, stale slots freed "
+        f"{sweep.get('staleSlotsFreed')}, foreign {sweep.get('foreign')}, unmanaged {sweep.get('unmanaged')}, "
+        f"took {sweep.get('durationSeconds')} s (Swept={sweep.get('swept')}, {sweep.get('reason')})")
+    bench.check(window.lists >= 1, f"N={n}: no sweep during the rest ({window.seconds:.0f} s)")
+    bench.check(window.astra_total == window.lists,
+                f"N={n}: {window.astra_total} Astra calls at rest for {window.lists} sweeps (one list each)")
+    bench.check(window.vault_total == 0, f"N={n}: {window.vault_total} Vault calls at rest")
+    bench.check(sweep.get("managed") == n and sweep.get("swept") == "True",
+                f"N={n}: the last sweep counted {sweep.get('managed')} managed tokens (Swept={sweep.get('swept')})")
+    bench.check((sweep.get("orphansRevoked"), sweep.get("deletedExternally"), sweep.get("staleSlotsFreed"))
+                == (0, 0, 0), f"N={n}: the sweep acted at rest: {sweep}")
 
 
 # ------------------------------------------------------------------ printing
@@ -556,6 +591,7 @@ def print_table(rounds: list[Round]) -> None:
         ("Secret requests / token", lambda r: per(sum(_w(r.ramp).operator_secrets.values()), r.n)),
         ("Kubernetes calls / token", lambda r: per(_w(r.ramp).kube_total, r.n)),
         ("rest: Astra calls / min", lambda r: per_minute(_w(r.idle).astra_total, _w(r.idle).seconds)),
+        ("rest: sweeps (one Astra list each)", lambda r: str(_w(r.idle).lists)),
         ("rest: Vault calls / min", lambda r: per_minute(_w(r.idle).vault_total, _w(r.idle).seconds)),
         ("rest: Secret requests / min",
          lambda r: per_minute(sum(_w(r.idle).operator_secrets.values()), _w(r.idle).seconds)),
@@ -618,7 +654,7 @@ def running_platform(args: argparse.Namespace) -> Iterator[Bench]:
         say(f"operator: pid {pid}, log {operator.logs[-1]}")
         say(f"operator: {command}")
         say(f"source: {source_version()}")
-        manifests = org_and_role_manifests(fake, args.astra_rate_limit)
+        manifests = org_and_role_manifests(fake, args.astra_rate_limit, args.sweep_interval)
         kubectl(platform, "apply", "-f", "-", stdin="\n---\n".join(json.dumps(m) for m in manifests))
         objects = k8s.CustomObjectsApi(api)
         wait_ready_cluster_object(objects, "astraorgs", ORG, 60)
@@ -655,6 +691,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait for all Ready / all gone (default 120 + N/2)")
     parser.add_argument("--drift-check-seconds", type=float, default=None,
                         help="ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS (default: the operator's own, 60)")
+    parser.add_argument("--sweep-interval", default="15s",
+                        help="the AstraOrg's spec.sweep.interval, so the rest phase holds several sweeps "
+                             "(default 15s; the operator's default is 10m)")
     parser.add_argument("--no-webhooks", action="store_true",
                         help="run the operator without its admission webhooks (to see what they cost)")
     parser.add_argument("--astra-rate-limit", type=float, default=None, metavar="RPS",
@@ -674,7 +713,8 @@ def main(argv: list[str] | None = None) -> int:
                     if args.astra_rate_limit else "the operator's default (10/s, burst 20)")
             drift = args.drift_check_seconds or f"default ({DEFAULT_DRIFT_CHECK:g})"
             say(f"operator settings: INFO logging (JSON), drift check {drift} s, "
-                f"admission webhooks {'off' if args.no_webhooks else 'on'}, Astra rate limit {rate}")
+                f"admission webhooks {'off' if args.no_webhooks else 'on'}, Astra rate limit {rate}, "
+                f"sweep interval {args.sweep_interval}")
             try:
                 for index, n in enumerate(args.tokens):
                     repeat = args.tokens[:index].count(n)

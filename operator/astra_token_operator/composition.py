@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from astra_token_operator.astra import AstraClients
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.kube import Kube
+from astra_token_operator.reconcile.ledger_view import ViewedLedger
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.runtime import Runtime
 from astra_token_operator.vault import Ledger
@@ -33,5 +34,7 @@ def assemble(config: OperatorConfig) -> Assembly:
     ledger = Ledger.from_config(config, listener=listener, layout_checked=False)
     astra = AstraClients(listener=listener)
     kube = Kube.from_environment(listener=listener)
-    return Assembly(deps=Deps(config=config, ledger=ledger, astra=astra, kube=kube, runtime=runtime),
+    # Every ledger read and write passes through the view the sweep keeps (reconcile/ledger_view.py).
+    viewed = ViewedLedger(ledger, runtime.ledger_view)
+    return Assembly(deps=Deps(config=config, ledger=viewed, astra=astra, kube=kube, runtime=runtime),
                     ledger=ledger, astra=astra, kube=kube)

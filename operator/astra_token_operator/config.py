@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +61,19 @@ class OperatorConfig(BaseSettings):
     rollout_timeout_seconds: float = 1800.0
     rollout_poll_seconds: float = 5.0
 
+    # The reconciliation sweep (reconcile/sweep.py). Every token's description in Astra names this
+    # cluster, so the sweep can tell its own tokens from another cluster's sharing the org. Default:
+    # the uid of the kube-system namespace (stable for the cluster's life); set it when that cannot
+    # be read, or to keep the id across a cluster rebuilt from a backup. At most 40 characters.
+    cluster_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+    # A token of ours that the ledger does not hold (or an owner that is gone) is acted on only once
+    # it is older than this: longer than a create call can take (astra_deadline_seconds), so a mint
+    # still in flight is never taken for an orphan.
+    sweep_safety_age_seconds: float = 120.0
+    # How many tokens missing from Astra's list one sweep confirms (each with one call made with the
+    # token's own credentials); more wait for the next sweep.
+    sweep_credential_checks: int = Field(default=20, ge=1)
+
     # Fault injection for the crash-safety tests only: names of points in the
     # mint where the process kills itself with SIGKILL (see reconcile/minting.py).
     failpoints: list[str] = Field(default_factory=list)
@@ -77,6 +90,14 @@ class OperatorConfig(BaseSettings):
     webhook_service_namespace: str | None = None
     webhook_service_port: int = 443
     webhook_configuration_name: str = "astra-token-operator.astra-tokens.io"
+
+    @model_validator(mode="after")
+    def _safety_age_outlasts_a_create(self) -> OperatorConfig:
+        if self.sweep_safety_age_seconds <= self.astra_deadline_seconds:
+            raise ValueError(f"sweep_safety_age_seconds ({self.sweep_safety_age_seconds:g}) must be longer than "
+                             f"astra_deadline_seconds ({self.astra_deadline_seconds:g}): a token younger than a "
+                             "create call's deadline may belong to a mint still in flight")
+        return self
 
     def describe(self) -> dict[str, object]:
         """Settings safe to log: secrets are SecretStr and print as '**********'."""

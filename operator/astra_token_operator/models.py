@@ -137,6 +137,16 @@ class RateLimit(_Model):
     concurrency: int | None = None
 
 
+class Sweep(_Model):
+    """The reconciliation of the ledger with Astra's own token list (reconcile/sweep.py)."""
+
+    interval: Duration = "10m"
+
+    @property
+    def interval_delta(self) -> timedelta:
+        return parse_duration(self.interval)
+
+
 class AstraOrgSpec(_Model):
     org_id: str
     url: str = "https://api.astra.datastax.com"
@@ -148,6 +158,7 @@ class AstraOrgSpec(_Model):
     role_sync: RoleSync = Field(default_factory=RoleSync)
     token_defaults: TokenDefaults = Field(default_factory=TokenDefaults)
     rate_limit: RateLimit = Field(default_factory=RateLimit)
+    sweep: Sweep = Field(default_factory=Sweep)
 
     @property
     def api_base_url(self) -> str:
@@ -260,12 +271,27 @@ def set_condition(conditions: Sequence[Condition], new: Condition, now: datetime
 # ---------------------------------------------------------------- statuses
 
 
+class SweepStatus(_Model):
+    """The last sweep: when it started, how long it took, and what it found and did. The counts
+    of what it found are null when it could not see (the Swept condition says why)."""
+
+    last_sweep_time: Timestamp | None = None
+    duration_seconds: float | None = None
+    managed: int | None = None  # listed tokens this cluster's ledger holds
+    orphans_revoked: int | None = None
+    deleted_externally: int | None = None
+    stale_slots_freed: int | None = None
+    foreign: int | None = None  # listed tokens whose description names another cluster
+    unmanaged: int | None = None  # listed tokens nobody's marker claims (or the root token)
+
+
 class AstraOrgStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list)
     org_name: str | None = None
     active_tokens: int | None = None
     roles: int | None = None
     last_verified: Timestamp | None = None
+    sweep: SweepStatus | None = None
     observed_generation: int | None = None
 
 

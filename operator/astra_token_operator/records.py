@@ -178,6 +178,12 @@ class TokenRecord(_Stored):
     # period), never later than its own max expiry; rollout_stuck once that took too long (told once).
     awaiting_rollout: bool = False
     rollout_stuck: bool = False
+    # The cluster that minted it (the id its Astra description names); None: minted before ids were
+    # recorded. The sweep frees a slot whose owner is gone only when this names its own cluster.
+    cluster_id: str | None = None
+    # Why it was minted in place of ``supersedes``: rotation, expired, revoked, lost,
+    # deleted-externally; None for a first token.
+    replacing: str | None = None
 
     @model_validator(mode="after")
     def _default_lease_id(self) -> TokenRecord:
@@ -266,6 +272,22 @@ class SlotClaim(_Stored):
     org_id: str | None = None
     role_name: str | None = None
     logical_name: str | None = None
+    cluster_id: str | None = None  # the cluster whose AstraToken holds it (None: claimed before ids)
+
+
+class OrphanRevocation(_Stored):
+    """A token found in Astra with this cluster's marker that the ledger did not hold as live,
+    revoked by the sweep: kept under the org as the audit of that revocation."""
+
+    client_id: str
+    org_id: str
+    description: str  # as Astra listed it: names the cluster, the owner and the mint attempt
+    generated_on: UtcTime | None = None
+    owner_uid: str | None = None  # as the description names it
+    revoked_at: UtcTime
+    reason: str
+    cluster_id: str
+    actor: Principal = Field(default_factory=Principal.operator)
 
 
 class MintIntent(_Stored):

@@ -79,6 +79,7 @@ ANNOTATION_EXPIRES_AT = "astra-tokens.io/expires-at"
 CONDITION_READY = "Ready"
 CONDITION_ROLES_SYNCED = "RolesSynced"
 CONDITION_ROLLED_OUT = "RolledOut"  # an AstraToken's: the workloads restarted for its token rolled out
+CONDITION_SWEPT = "Swept"  # on an AstraOrg: the last reconciliation sweep against Astra's token list
 
 
 class OrgReason(StrEnum):
@@ -109,12 +110,26 @@ class RoleSyncReason(StrEnum):
     KUBERNETES_ERROR = "KubernetesError"
 
 
+class SweepReason(StrEnum):
+    """Reasons of an AstraOrg's Swept condition, and of the Events its sweep posts."""
+
+    SWEPT = "Swept"
+    ORG_NOT_READY = "OrgNotReady"
+    LIST_FAILED = "ListFailed"  # Astra's token list could not be read: nothing was touched
+    LEDGER_UNREADABLE = "LedgerUnreadable"  # the ledger could not be read: nothing was touched
+    INCOMPLETE = "Incomplete"  # an action failed half-way; the next sweep takes it up again
+    ORPHAN_REVOKED = "OrphanRevoked"  # Event: a token of this cluster the ledger does not hold was revoked
+    STALE_SLOT_FREED = "StaleSlotFreed"  # Event: an owner gone from the cluster; its token revoked, slot freed
+
+
 class TokenReason(StrEnum):
     """Reasons of an AstraToken's Ready condition."""
 
     ISSUED = "Issued"
     RENEWED = "Renewed"
     ROTATED = "Rotated"
+    # Ready=True: the token replaces one that was deleted in Astra behind the operator's back.
+    REPLACED_AFTER_EXTERNAL_DELETION = "ReplacedAfterExternalDeletion"
     ORG_NOT_READY = "OrgNotReady"
     ROLE_NOT_READY = "RoleNotReady"
     CONFLICT = "Conflict"
@@ -144,6 +159,7 @@ class EventReason(StrEnum):
     ROLLOUT_RESTART_FAILED = "RolloutRestartFailed"
     ROLLOUT_STUCK = "RolloutStuck"
     ABANDONED = "Abandoned"
+    DELETED_EXTERNALLY = "DeletedExternally"  # the token was deleted in Astra outside the operator
 
 
 class DependentsReason(StrEnum):

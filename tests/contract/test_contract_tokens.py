@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from astra_contract_support import ORG_ID, OTHER_ORG_ID, ClientFactory
+from astra_contract_support import ORG_ID, OTHER_ORG_ID, ClientFactory, quick_settings
+from pydantic import SecretStr
 
 from astra_token_operator.astra import (
     AstraBadRequest,
     AstraClient,
+    AstraClients,
     AstraForbidden,
+    AstraRetryableError,
     AstraTokenExpiryRejected,
+    AstraUnexpectedResponse,
     RevokeOutcome,
 )
 from astra_token_operator.fake_astra import BUILTIN_ROLE_IDS, FakeAstra
@@ -111,3 +115,33 @@ async def test_orgs_see_only_their_own_tokens(make_client: ClientFactory, fake: 
 async def test_create_with_an_explicit_org_id(client: AstraClient) -> None:
     created = await client.create_token(role_ids=[RO_USER], description="m", org_id=ORG_ID)
     assert created.org_id == ORG_ID
+
+
+async def test_a_list_answered_with_a_body_cut_short_is_an_unexpected_response_then_lists_again(
+    client: AstraClient, fake: FakeAstra
+) -> None:
+    created = await client.create_token(role_ids=[RO_USER], description="m")
+    fake.set_faults(malformed_lists=1)
+    with pytest.raises(AstraUnexpectedResponse) as caught:
+        await client.list_tokens()
+    assert caught.value.status == 200
+    assert created.client_id in {t.client_id for t in await client.list_tokens()}
+
+
+async def test_a_tokens_own_credentials_tell_whether_astra_still_knows_it(fake: FakeAstra) -> None:
+    """How the sweep confirms a token its list lacks: one call with the token itself. A token with
+    no permission on /v2/currentOrg is still known (403); a revoked one is not (401)."""
+    pool = AstraClients()
+    admin = AstraClient(ORG_ID, SecretStr(fake.admin_token(ORG_ID)), quick_settings(fake.url))
+    try:
+        created = await admin.create_token(role_ids=[RO_USER], description="m")
+        settings = quick_settings(fake.url)
+        assert await pool.check_credentials(ORG_ID, created.token, settings) is True
+        await admin.revoke_token(created.client_id)
+        assert await pool.check_credentials(ORG_ID, created.token, settings) is False
+        fake.set_faults(rate_503=1.0)
+        with pytest.raises(AstraRetryableError):
+            await pool.check_credentials(ORG_ID, SecretStr(fake.admin_token(ORG_ID)), settings)
+    finally:
+        await admin.aclose()
+        await pool.aclose_all()

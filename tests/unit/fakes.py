@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from astra_token_operator.astra import (
     AstraClientSettings,
+    AstraError,
     AstraOrgInfo,
     AstraRetryableError,
     AstraRole,
@@ -37,6 +38,7 @@ from astra_token_operator.kube import (
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.records import (
     MintIntent,
+    OrphanRevocation,
     Principal,
     SlotClaim,
     SlotOutcome,
@@ -77,6 +79,7 @@ class InMemoryLedger:
         self.calls: Counter[str] = Counter()
         self.down = False
         self.deletions: dict[str, Principal] = {}
+        self.orphans: dict[str, OrphanRevocation] = {}
 
     def _call(self, operation: str) -> None:
         self.calls[operation] += 1
@@ -162,6 +165,21 @@ class InMemoryLedger:
     def _slot_key(org_id: str, role_name: str, logical_name: str) -> str:
         return f"slots/{org_id}/{role_name}/{logical_name}"
 
+    @staticmethod
+    def _named(claim: SlotClaim, org_id: str, role_name: str, logical_name: str) -> SlotClaim:
+        """As the real ledger stores a claim: with the names its hashed key stands for."""
+        return claim.model_copy(update={"org_id": org_id, "role_name": role_name, "logical_name": logical_name})
+
+    async def list_slots(self, org_id: str) -> list[VersionedSlot]:
+        self._call("list-slots")
+        prefix = f"slots/{org_id}/"
+        return [VersionedSlot(entry.versions[-1], len(entry.versions)) for key, entry in self.keys.items()
+                if key.startswith(prefix) and entry.versions and entry.versions[-1] is not None]
+
+    async def write_orphan(self, entry: OrphanRevocation) -> None:
+        self._call("write-orphan")
+        self.orphans[entry.client_id] = entry
+
     async def read_slot(self, org_id: str, role_name: str, logical_name: str) -> VersionedSlot | None:
         self._call("read-slot")
         found = self._latest(self._slot_key(org_id, role_name, logical_name))
@@ -170,6 +188,7 @@ class InMemoryLedger:
     async def claim_slot(self, org_id: str, role_name: str, logical_name: str, claim: SlotClaim) -> SlotOutcome:
         self._call("claim-slot")
         key = self._slot_key(org_id, role_name, logical_name)
+        claim = self._named(claim, org_id, role_name, logical_name)
         found = self._latest(key)
         if found is None:
             version = self._cas_write("claim-slot", key, claim, len(self.keys.get(key, _Key()).versions))
@@ -182,6 +201,7 @@ class InMemoryLedger:
                           expected_version: int | None = None) -> SlotOutcome:
         self._call("update-slot")
         key = self._slot_key(org_id, role_name, logical_name)
+        claim = self._named(claim, org_id, role_name, logical_name)
         found = self._latest(key)
         if expected_version is None or found is None or found[1] != expected_version:
             self.calls["update-slot-read"] += 1
@@ -249,11 +269,14 @@ class FakeToken:
     description: str
     token: str
     expiry: datetime | None
+    generated_on: datetime
     revoked: bool = False
 
 
 class InMemoryAstra:
-    """One org's DevOps API: tokens made, listed, revoked, and dead past their tokenExpiry."""
+    """One org's DevOps API: tokens made, listed, revoked, and dead past their tokenExpiry.
+    ``down``: every call answers 503. ``lagging``: client ids the list does not show yet (Astra's
+    list lags behind creates). ``list_fails``: the list alone answers with this error."""
 
     def __init__(self, org_id: str, clock: FakeClock) -> None:
         self.org_id, self.clock = org_id, clock
@@ -261,6 +284,8 @@ class InMemoryAstra:
         self.calls: Counter[str] = Counter()
         self.creates_first: list[bool] = []  # each create's place in the org's line: a first mint or not
         self.down = False
+        self.lagging: set[str] = set()
+        self.list_fails: AstraError | None = None
         self._ids = (f"client{n:018d}" for n in itertools.count(1))
 
     def _call(self, endpoint: str) -> None:
@@ -281,17 +306,34 @@ class InMemoryAstra:
         self.creates_first.append(first)
         client_id = next(self._ids)
         token = f"AstraCS:{client_id}:{secrets.token_hex(32)}"
-        self.tokens[client_id] = FakeToken(client_id, description, token, token_expiry)
+        self.tokens[client_id] = FakeToken(client_id, description, token, token_expiry, self.clock())
         return CreatedToken.model_validate({
             "clientId": client_id, "secret": secrets.token_hex(16), "token": token, "orgId": self.org_id,
             "roles": list(role_ids), "generatedOn": self.clock().isoformat(), "description": description,
             "tokenExpiry": token_expiry})
 
+    def add(self, description: str, *, age: timedelta = timedelta(0)) -> str:
+        """A token made by someone else (a person, another cluster), ``age`` old."""
+        client_id = next(self._ids)
+        self.tokens[client_id] = FakeToken(client_id, description, f"AstraCS:{client_id}:{secrets.token_hex(32)}",
+                                           None, self.clock() - age)
+        return client_id
+
+    def revoke_behind_our_back(self, client_id: str) -> None:
+        self.tokens[client_id].revoked = True
+
     async def list_tokens(self) -> list[TokenInfo]:
         self._call("list")
-        return [TokenInfo.model_validate({"clientId": t.client_id, "generatedOn": self.clock().isoformat(),
+        if self.list_fails is not None:
+            raise self.list_fails
+        return [TokenInfo.model_validate({"clientId": t.client_id, "generatedOn": t.generated_on.isoformat(),
                                           "description": t.description})
-                for t in self.tokens.values() if not t.revoked]
+                for t in self.tokens.values() if self.valid(t.client_id) and t.client_id not in self.lagging]
+
+    def accepts(self, token: str) -> bool:
+        """Whether a token (its full AstraCS string) authenticates right now."""
+        self._call("current-org")
+        return any(t.token == token and self.valid(t.client_id) for t in self.tokens.values())
 
     async def revoke_token(self, client_id: str) -> RevokeOutcome:
         self._call("revoke")
@@ -319,6 +361,13 @@ class InMemoryAstraPool:
 
     async def discard(self, org_id: str) -> None:
         pass
+
+    async def check_credentials(self, org_id: str, token: SecretStr,
+                                settings: AstraClientSettings | None = None) -> bool:
+        org = self.orgs[org_id]
+        if org.down:
+            raise AstraRetryableError("Astra answered 503", org_id=org_id, endpoint="GET /v2/currentOrg", status=503)
+        return org.accepts(token.get_secret_value())
 
 
 # --- Kubernetes ----------------------------------------------------------------------------------
@@ -372,10 +421,12 @@ class InMemoryKube:
         return self.secrets[(namespace, name)].data[key].get_secret_value()
 
     async def get_object(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        self.reads[f"get {plural}"] += 1
         return self.objects.get((plural, namespace, name))
 
     async def list_objects(self, plural: str, label_selector: str | None = None,
                            namespace: str | None = None) -> list[dict[str, Any]]:
+        self.reads[f"list {plural}"] += 1
         return [o for (p, ns, _), o in self.objects.items() if p == plural and (namespace is None or ns == namespace)]
 
     async def create_object(self, plural: str, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
@@ -444,6 +495,9 @@ class InMemoryKube:
         """RBAC as a set of (username, verb, namespace) grants."""
         self.reads["access review"] += 1
         return AccessVerdict(allowed=(request.username, request.verb, request.namespace) in self.grants)
+
+    async def namespace_uid(self, name: str) -> str | None:
+        return "kube-system-uid-of-cluster-a" if name == "kube-system" else None
 
     @property
     def total_writes(self) -> int:

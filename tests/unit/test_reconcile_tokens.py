@@ -17,6 +17,7 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.models import AstraOrgSpec
 from astra_token_operator.reconcile.errors import PassBlocked
 from astra_token_operator.reconcile.finalize import delete_token
+from astra_token_operator.reconcile.ledger_view import ViewedLedger
 from astra_token_operator.reconcile.minting import TokenIdentity, make_marker
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.runtime import Runtime
@@ -26,6 +27,7 @@ from astra_token_operator.reconcile.wakeups import VAULT
 from astra_token_operator.records import MintIntent, OwnerRef, Principal, RecordAction, RecordState, SlotClaim
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
+CLUSTER = "cluster-a"
 NS = "team-a"
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
@@ -44,7 +46,7 @@ class World:
         self.deps = self._process()
 
     def _process(self) -> Deps:
-        runtime = Runtime()
+        runtime = Runtime(cluster_id=CLUSTER)
         spec = AstraOrgSpec.model_validate({"orgId": ORG_ID, "rootTokenRef": {"vault": {"path": "astra/root"}},
                                             "allowedNamespaces": ["*"]})
         runtime.verified.record_listing({"acme"}, {"reader"})
@@ -53,7 +55,8 @@ class World:
         runtime.verified.publish_role(RoleState(name="reader", org_ref="acme", role_name="reader", ready=True,
                                                 reason="Verified", message="ok", role_id="r-1", ttl=H,
                                                 max_ttl=3 * H))
-        return Deps(config=self.config, ledger=self.ledger, astra=InMemoryAstraPool(self.astra),
+        return Deps(config=self.config, ledger=ViewedLedger(self.ledger, runtime.ledger_view),
+                    astra=InMemoryAstraPool(self.astra),
                     kube=self.kube, runtime=runtime, clock=self.clock, rng=random.Random(7))
 
     def restart(self) -> None:
@@ -261,7 +264,7 @@ async def test_an_interrupted_mint_leaves_nothing_in_astra_the_ledger_does_not_k
     await world.ledger.claim_slot(ORG_ID, "reader", "app", SlotClaim(client_id="", owner=owner,
                                                                      claimed_at=world.clock()))
     identity = TokenIdentity(owner=owner, org_id=ORG_ID, role_name="reader", role_id="r-1", logical_name="app")
-    marker = make_marker(identity, "", "0123456789ab")
+    marker = make_marker(identity, "", "0123456789ab", cluster_id=CLUSTER)
     await world.ledger.write_intent(MintIntent(intent_id="uid-1", owner=owner, org_id=ORG_ID, role_id="r-1",
                                                role_name="reader", logical_name="app", marker=marker,
                                                created_at=world.clock()))
@@ -408,3 +411,30 @@ async def test_a_token_whose_credentials_vanished_from_the_ledger_is_revoked_and
     assert record.state is RecordState.REVOKED
     assert "missing from the ledger" in (record.reason or "")
     assert "Revoked" in world.events.reasons()
+
+
+async def test_a_secret_that_blocked_the_token_is_looked_at_again_once_it_is_gone(world: World) -> None:
+    """A Secret of the same name owned by someone else (the Secret of an AstraToken deleted without
+    its finalizer, until Kubernetes' garbage collector takes it) blocks the token; once it is gone,
+    the next pass publishes the token's own Secret, never reports Ready without one."""
+    await world.pass_()
+    first = world.published()
+    foreign = world.kube.secrets[(NS, "app")]
+    world.kube.secrets[(NS, "app")] = foreign.model_copy(update={"owner_uids": ["someone-else"]})
+    world.deps.runtime.secret_changed("uid-1")
+    await world.pass_()
+    assert world.ready()["reason"] == "Conflict"
+    del world.kube.secrets[(NS, "app")]  # taken away; nothing tells this token
+    await world.pass_()
+    assert world.ready()["status"] == "True"
+    assert world.published() == first
+
+
+async def test_a_token_blocked_on_a_taken_name_gets_it_once_the_holder_lets_it_go(world: World) -> None:
+    await world.pass_()
+    await world.pass_("second", uid="uid-2", logicalName="app")  # its mint finds the name taken
+    await world.pass_("second", uid="uid-2", logicalName="app")  # read from the ledger: still taken
+    assert world.ready("second")["reason"] == "Conflict"
+    await delete_token(world.deps, world.body(), world.events)  # the holder goes, and frees the name
+    await world.pass_("second", uid="uid-2", logicalName="app")
+    assert world.ready("second")["status"] == "True"

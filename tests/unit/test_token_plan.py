@@ -218,8 +218,31 @@ def test_a_lease_that_ran_out_unattended_is_revoked_then_replaced() -> None:
 
 
 def test_a_token_no_longer_live_in_the_ledger_is_replaced() -> None:
-    gone = record(state=RecordState.DELETED_EXTERNALLY)
-    assert plan(facts(current=gone)).work == (Mint("current", Replacing.LOST),)
+    revoked = record(state=RecordState.REVOKED, last_action=RecordAction.REVOKED)
+    assert plan(facts(current=revoked)).work == (Mint("current", Replacing.LOST),)
+
+
+def test_a_token_deleted_in_astra_behind_our_back_is_replaced_and_its_workloads_restarted() -> None:
+    gone = record(state=RecordState.DELETED_EXTERNALLY, last_action=RecordAction.DELETED_EXTERNALLY)
+    assert plan(facts(current=gone)).work == (Mint("current", Replacing.DELETED_EXTERNALLY),)
+    assert plan(facts(current=gone, has_restart_targets=True)).work == (
+        Mint("current", Replacing.DELETED_EXTERNALLY, restart_pending=True),)
+
+
+def test_its_replacement_says_so_in_the_ready_condition_until_it_is_renewed() -> None:
+    new = record("new", supersedes="current", replacing="deleted-externally")
+    done = plan(facts(current=new, status={}))
+    assert done.report is not None
+    ready = done.report.status["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("True", "ReplacedAfterExternalDeletion")
+    assert "replaces current, which was deleted in Astra outside the operator" in ready["message"]
+    renewed = plan(facts(current=record("new", supersedes="current", replacing="deleted-externally", renewals=1),
+                         status={}))
+    assert renewed.report is not None
+    assert renewed.report.status["conditions"][0]["reason"] == "Renewed"
+    rotated = plan(facts(current=record("new", supersedes="current", replacing="rotation"), status={}))
+    assert rotated.report is not None
+    assert rotated.report.status["conditions"][0]["reason"] == "Rotated"
 
 
 def test_a_token_whose_credentials_are_gone_from_the_ledger_is_revoked_then_replaced() -> None:
@@ -321,8 +344,6 @@ def test_a_secret_owned_by_someone_else_is_a_conflict() -> None:
 @pytest.mark.parametrize(("changes", "reason", "said", "quiet"), [
     ({"org": OrgFacts(name="acme", presence=Presence.PENDING)}, "OrgNotReady", "not verified yet", True),
     ({"org": OrgFacts(name="acme", presence=Presence.ABSENT)}, "OrgNotReady", "does not exist", False),
-    ({"org": OrgFacts(name="acme", presence=Presence.PUBLISHED, ready=False, reason="Unreachable",
-                      message="Astra is unreachable")}, "OrgNotReady", "Astra is unreachable", False),
     ({"org": OrgFacts(name="acme", presence=Presence.PUBLISHED, ready=True, org_id=ORG_ID, sidecar=True)},
      "CallerModeMismatch", "sidecar mode", False),
     ({"role": RoleFacts(name="reader", presence=Presence.PENDING)}, "RoleNotReady", "not verified yet", True),
@@ -346,6 +367,103 @@ def test_a_token_that_cannot_proceed_says_why_and_does_nothing(changes: dict[str
     assert result.blocked.reason == reason
     assert said in result.blocked.message
     assert result.blocked.quiet is quiet
+
+
+# --- while the org cannot reach Astra -------------------------------------------------------------
+# Only the work that needs Astra waits (settling a mint, minting, revoking); the lease is ledger
+# bookkeeping and goes on, and so do the Secret, restarts, marking superseded and the status.
+
+UNREACHABLE = OrgFacts(name="acme", presence=Presence.PUBLISHED, ready=False, reason="Unreachable",
+                       message="Astra is unreachable: 503", org_id=ORG_ID)
+ROLE_VIA_ORG = RoleFacts(name="reader", presence=Presence.PUBLISHED, ready=False, reason="OrgNotReady",
+                         message="AstraOrg 'acme' is not Ready", org_ref="acme", role_name="reader")
+
+
+def outage(**changes: Any) -> TokenFacts:
+    return facts(**{"org": UNREACHABLE, "role": ROLE_VIA_ORG, **changes})
+
+
+def blocked_for_astra(result: TokenPlan) -> Blocked:
+    assert result.work == ()
+    assert result.blocked is not None
+    assert result.blocked.reason == "OrgNotReady"
+    assert "Astra is unreachable: 503; minting and revoking wait for it" in result.blocked.message
+    return result.blocked
+
+
+def test_an_outage_leaves_a_valid_token_ready() -> None:
+    result = plan(outage(current=record()), at=30 * M)
+    assert result.report is not None
+    assert result.report.status["conditions"][0]["status"] == "True"
+
+
+@pytest.mark.parametrize("role", [ROLE_VIA_ORG, RoleFacts(name="reader", presence=Presence.PUBLISHED, ready=True,
+                                                          reason="Verified", org_ref="acme", role_name="reader")])
+def test_an_outage_renews_when_the_renewal_is_due(role: RoleFacts) -> None:
+    work = plan(outage(current=record(), role=role), at=41 * M).work
+    assert work == (RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600),)
+
+
+def test_an_outage_records_metadata_and_restores_the_secret() -> None:
+    assert plan(outage(current=record(), metadata={"team": "a"})).work == (RecordMetadata({"team": "a"}),)
+    assert plan(outage(current=record(), secret=SecretFacts(exists=False))).work == (
+        WriteSecret(restore=True, drift=("the Secret was missing",)),)
+
+
+def test_a_rotation_due_during_an_outage_renews_up_to_the_max_instead_then_waits() -> None:
+    late = record(lease_expires_at=T0 + 2 * H + 50 * M, renewals=2)
+    assert plan(outage(current=late), at=2 * H + 35 * M).work == (
+        RecordRenewal(Lease(T0, T0 + 3 * H, T0 + 3 * H), ttl_seconds=3600),)
+    at_max = record(lease_expires_at=T0 + 3 * H, renewals=3)
+    blocked_for_astra(plan(outage(current=at_max), at=2 * H + 45 * M))
+    assert plan(facts(current=at_max), at=2 * H + 45 * M).work == (Mint("current", Replacing.ROTATION),)
+
+
+@pytest.mark.parametrize("current", [
+    None,  # a new AstraToken: nothing to publish until Astra mints
+    record(state=RecordState.DELETED_EXTERNALLY, last_action=RecordAction.DELETED_EXTERNALLY),
+    record(state=RecordState.EXPIRED, last_action=RecordAction.EXPIRED),
+], ids=["first-token", "deleted-externally", "expired"])
+def test_a_mint_waits_for_astra(current: VersionedRecord | None) -> None:
+    blocked_for_astra(plan(outage(current=current)))
+
+
+def test_a_lease_found_lapsed_during_an_outage_waits_for_astra_to_revoke_it() -> None:
+    blocked_for_astra(plan(outage(current=record()), at=H + M))
+
+
+def test_a_revocation_asked_for_during_an_outage_waits() -> None:
+    blocked = blocked_for_astra(plan(outage(current=record(), requests=Requests(revoke=True, by="bob"))))
+    assert blocked.message.startswith("the revocation asked for waits")
+
+
+def test_an_interrupted_mint_is_settled_after_the_outage_and_the_lease_goes_on_meanwhile() -> None:
+    ledger = LedgerFacts(slot_holder_uid=OWNER.uid, intent=intent(), current=record())
+    assert plan(outage(ledger=ledger), at=41 * M).work == (
+        RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600),)
+    assert plan(facts(ledger=ledger), at=41 * M).work == (ResolveIntent(intent()),)
+
+
+def test_a_rotated_out_token_is_marked_superseded_but_its_revocation_waits_for_astra() -> None:
+    new = record("new", supersedes="current", issued_at=T0 + 2 * H, lease_expires_at=T0 + 3 * H,
+                 max_expires_at=T0 + 5 * H)
+    old = record(lease_expires_at=T0 + 2 * H + 50 * M)
+    assert plan(outage(current=new, previous=old), at=2 * H + 36 * M).work == (MarkSuperseded(T0 + 2 * H + 41 * M),)
+    superseded = record(state=RecordState.SUPERSEDED, revoke_after=T0 + 2 * H + 5 * M)
+    later = plan(outage(current=new, previous=superseded, status={}), at=2 * H + 10 * M)
+    assert later.report is not None
+    ready = later.report.status["conditions"][0]
+    assert ready["status"] == "True"
+    assert "revoking the superseded token current waits" in ready["message"]
+    assert later.report.wake_at > T0 + 2 * H + 10 * M  # no busy loop on a revocation that cannot happen
+
+
+def test_a_role_not_ready_for_its_own_reasons_still_blocks() -> None:
+    missing = RoleFacts(name="reader", presence=Presence.PUBLISHED, ready=False, reason="RoleNotFoundInAstra",
+                        message="no such role", org_ref="acme", role_name="reader")
+    result = plan(outage(current=record(), role=missing))
+    assert result.blocked is not None
+    assert result.blocked.reason == "RoleNotReady"
 
 
 def test_vault_down_waits_for_vault_to_answer_again() -> None:

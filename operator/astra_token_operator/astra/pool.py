@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from astra_token_operator.astra.client import AstraClient
+from astra_token_operator.astra.errors import AstraForbidden, AstraUnauthorized
 from astra_token_operator.astra.settings import AstraClientSettings
 from astra_token_operator.calls import CallListener, ignore_calls
 
@@ -68,6 +69,23 @@ class AstraClients:
         entry = self._entries.pop(org_id, None)
         if entry is not None:
             await entry.client.aclose()
+
+    async def check_credentials(self, org_id: str, token: SecretStr,
+                                settings: AstraClientSettings | None = None) -> bool:
+        """Whether Astra still accepts ``token`` (an issued token, not the root token): one
+        GET /v2/currentOrg made with it, on a client of its own that is closed at once. False only
+        when Astra answers 401 (an unknown or revoked token); a 403 means Astra knew the token
+        and refused the permission, so it exists. Other failures raise AstraError."""
+        client = self._factory(org_id, token, settings or AstraClientSettings())
+        try:
+            await client.current_org()
+        except AstraUnauthorized:
+            return False
+        except AstraForbidden:
+            return True
+        finally:
+            await client.aclose()
+        return True
 
     async def aclose_all(self) -> None:
         entries, self._entries = list(self._entries.values()), {}

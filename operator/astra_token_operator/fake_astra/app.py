@@ -121,7 +121,12 @@ async def create_token(request: web.Request) -> web.StreamResponse:
 
 
 async def list_tokens(request: web.Request) -> web.StreamResponse:
-    return _json_response(request.app[STATE].list_tokens(_caller(request)))
+    state = request.app[STATE]
+    listed = _json_response(state.list_tokens(_caller(request)))
+    if state.take_malformed_list():
+        body = listed.body if isinstance(listed.body, bytes) else b"{}"
+        return web.Response(status=200, body=body[: max(1, len(body) // 2)], content_type="application/json")
+    return listed
 
 
 async def revoke_token(request: web.Request) -> web.StreamResponse:

@@ -56,6 +56,8 @@ class FaultConfig(BaseModel):
     # Eventual consistency: a new token shows in lists, and a revoked one
     # leaves them, only after this many seconds (of the fake's clock).
     consistency_lag_seconds: float = Field(default=0.0, ge=0)
+    # The next N token lists answer 200 with a body that is not valid JSON (cut short).
+    malformed_lists: int = Field(default=0, ge=0)
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,7 @@ class FakeState:
         self._faults = FaultConfig()
         self._script_left: list[int] = []
         self._drops_left = 0
+        self._malformed_left = 0
         self._rng = random.Random()  # noqa: S311 (fault draws, not secrets)
         self.set_faults(faults or FaultConfig())
 
@@ -274,7 +275,8 @@ class FakeState:
                 for entry, left in zip(self._faults.script, self._script_left, strict=True)
                 if left > 0
             ]
-            left = {"script": script, "drop_create_responses": self._drops_left}
+            left = {"script": script, "drop_create_responses": self._drops_left,
+                    "malformed_lists": self._malformed_left}
             return self._faults.model_copy(update=left)
 
     @property
@@ -287,6 +289,7 @@ class FakeState:
             self._faults = faults
             self._script_left = [entry.times for entry in faults.script]
             self._drops_left = faults.drop_create_responses
+            self._malformed_left = faults.malformed_lists
             self._rng = random.Random(faults.seed)  # noqa: S311
             self._buckets.clear()
 
@@ -298,6 +301,13 @@ class FakeState:
                     self._script_left[index] -= 1
                     return InjectedError(entry.status, entry.message, entry.retry_after, entry.body)
             return pick_random_error(self._faults, self._rng)
+
+    def take_malformed_list(self) -> bool:
+        with self._lock:
+            if self._malformed_left <= 0:
+                return False
+            self._malformed_left -= 1
+            return True
 
     def take_dropped_create(self) -> bool:
         with self._lock:

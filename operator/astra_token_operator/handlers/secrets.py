@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from astra_token_operator.reconcile.ports import Deps
-from astra_token_operator.surface import LABEL_MANAGED, TOKEN_KIND
+from astra_token_operator.surface import LABEL_MANAGED, TOKEN_KIND, TokenReason
 
 
 @kopf.on.event("v1", "secrets", id="managed-secret", labels={LABEL_MANAGED: "true"})
@@ -21,3 +21,7 @@ async def managed_secret_changed(type: str | None, meta: kopf.Meta, memo: kopf.M
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == TOKEN_KIND:
             deps.runtime.secret_changed(str(owner.get("uid")), version)
+    if type == "DELETED":
+        # Its name may be what an AstraToken waits for: the Secret of one deleted without its finalizer,
+        # taken away by Kubernetes' garbage collector.
+        deps.runtime.wake_blocked(TokenReason.CONFLICT)

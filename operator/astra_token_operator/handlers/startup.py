@@ -15,6 +15,7 @@ from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.ledger_layout import migrate_ledger_layout
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
+from astra_token_operator.reconcile.sweep import ClusterIdUnknown, resolve_cluster_id
 from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_INJECT, LABEL_MANAGED, TOKEN_KIND
 
 # Kopf's own bookkeeping lives under a prefix of its own: annotations under
@@ -66,6 +67,17 @@ async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
         memo.deps.runtime.identity = await memo.deps.kube.whoami()
     except KubeError as exc:
         raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
+
+
+@kopf.on.startup(id="cluster-id")
+async def name_this_cluster(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """The id every minted token's description names (the sweep's proof of ownership): known
+    before any token is looked at, or nothing starts."""
+    try:
+        memo.deps.runtime.cluster_id = await resolve_cluster_id(memo.deps)
+    except (KubeError, ClusterIdUnknown) as exc:
+        raise kopf.TemporaryError(f"cannot name this cluster yet: {exc}", delay=5) from None
+    logger.info("this cluster's id (named in every token's description in Astra): %s", memo.deps.runtime.cluster_id)
 
 
 LAYOUT_WAIT_SECONDS = 10.0

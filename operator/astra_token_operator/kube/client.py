@@ -593,6 +593,19 @@ class Kube:
 
     # --- namespaces ---------------------------------------------------------------------------
 
+    async def namespace_uid(self, name: str) -> str | None:
+        """The namespace's uid, or None if there is no such namespace."""
+
+        def read() -> str:
+            found = self._core.read_namespace(name, _request_timeout=self._timeout)
+            return str(found.metadata.uid or "") if found.metadata else ""
+
+        try:
+            return await self._call(read, operation="read", kind="Namespace", namespace=None, name=name,
+                                    idempotent=True) or None
+        except KubeNotFound:
+            return None
+
     async def namespace_labels(self, name: str) -> dict[str, str] | None:
         """The namespace's labels, or None if there is no such namespace."""
 

@@ -13,7 +13,15 @@ Order of the checks, first match wins for the work of a step:
   credentials are lost from the ledger (revoke, then mint) -> requests (revoke
   now, renew with an increment) -> the lease (revoke expired, rotate, renew)
   -> metadata -> the Secret -> restarts owed -> the rotated-out token (mark
-  superseded once published, revoke after its grace)."""
+  superseded once published, revoke after its grace).
+
+While the org cannot reach Astra (its AstraOrg, or the AstraRole through it, is
+published but not Ready), only the work that needs Astra waits: settling an
+interrupted mint, minting, revoking. Renewals are ledger bookkeeping and go on
+(a rotation that cannot happen renews up to the token's max expiry instead), as
+do the Secret, restarts, marking the rotated-out token superseded and the
+status, so an outage lapses no lease and its end explains no revocation,
+re-mint or restart."""
 
 from __future__ import annotations
 
@@ -48,6 +56,7 @@ from astra_token_operator.surface import (
     LABEL_ORG,
     LABEL_ORG_ID,
     LABEL_ROLE,
+    RoleReason,
     TokenReason,
 )
 from astra_token_operator.times import to_rfc3339
@@ -176,6 +185,7 @@ class Replacing(StrEnum):
     ROTATION = "rotation"  # the current one nears its max expiry, or a rotation was asked for
     EXPIRED = "expired"  # its lease ran out unattended and it was revoked
     REVOKED = "revoked"  # revoked on request
+    DELETED_EXTERNALLY = "deleted-externally"  # the sweep found it deleted in Astra behind our back
     LOST = "lost"  # the record is no longer live (revoked, gone) but the AstraToken still wants one
 
 
@@ -311,10 +321,13 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
     assert isinstance(facts.ledger, LedgerFacts)
     ledger, policy = facts.ledger, facts.policy
 
-    if ledger.intent is not None and not ledger.intent_in_flight:
+    waiting = _waits_for_astra(facts)  # None: Astra work may go ahead
+    if ledger.intent is not None and not ledger.intent_in_flight and waiting is None:
         return TokenPlan(work=(ResolveIntent(ledger.intent),))
     current = ledger.current
     if current is None or current.record.state is not RecordState.ACTIVE:
+        if waiting is not None:
+            return TokenPlan(blocked=waiting)
         return TokenPlan(work=(_mint(facts, current),))
     record = current.record
     if record.credentials is None:
@@ -323,6 +336,8 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
         return TokenPlan(work=(RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED,
                                              "its token and client secret are missing from the ledger"),))
     if facts.requests.revoke:
+        if waiting is not None:
+            return TokenPlan(blocked=replace(waiting, message=f"the revocation asked for waits: {waiting.message}"))
         revoke: list[Work] = [RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED_MANUALLY,
                                             "revoked on request (astra-tokens.io/revoke)", facts.requests.by)]
         if ledger.previous is not None:
@@ -334,6 +349,14 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
         return TokenPlan(work=_rotation(facts, current, stamp=facts.requests.rotate, by=facts.requests.by))
 
     decision = decide(now, _lease(record), policy, slack=facts.slack)
+    if waiting is not None and isinstance(decision, RevokeAndRotate):
+        return TokenPlan(blocked=waiting)  # lapsed (the operator was down): revoked once Astra answers
+    if waiting is not None and isinstance(decision, Rotate):
+        # Astra cannot mint now: keep the lease up to the token's max expiry meanwhile.
+        lease = _renewed_to_ceiling(now, record, policy)
+        if lease is None:
+            return TokenPlan(blocked=waiting)
+        decision = Renew(lease)
     if isinstance(decision, RevokeAndRotate):
         expired: list[Work] = []
         if ledger.previous is not None:  # its replacement will not supersede it: revoke it now
@@ -365,10 +388,12 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
     if previous is not None and previous.record.state is RecordState.ACTIVE and published:
         work.append(_supersede(facts, previous.record, now))
     elif previous is not None and previous.record.state is RecordState.SUPERSEDED:
-        work.extend(_superseded(facts, record, previous.record, now))
+        # Revoking it needs Astra: while Astra cannot be reached it waits (the report says so).
+        work.extend(w for w in _superseded(facts, record, previous.record, now)
+                    if waiting is None or not isinstance(w, RevokeSuperseded))
     if work:
         return TokenPlan(work=tuple(work))
-    return TokenPlan(report=_report(facts, current, now))
+    return TokenPlan(report=_report(facts, current, now, waiting))
 
 
 def _supersede(facts: TokenFacts, old: TokenRecord, now: datetime) -> MarkSuperseded:
@@ -405,9 +430,6 @@ def _cannot_proceed(facts: TokenFacts) -> Blocked | None:
     if org.presence is Presence.ABSENT:
         return Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {org.name!r} does not exist; create it or fix "
                                                   "spec.orgRef", warning=False)
-    if not org.ready:
-        return Blocked(TokenReason.ORG_NOT_READY, f"AstraOrg {org.name!r} is not Ready: {org.message}",
-                       warning=org.reason not in ("Verified", ""))
     if org.sidecar and not facts.owned_by_pod:
         return Blocked(TokenReason.CALLER_MODE_MISMATCH,
                        f"AstraOrg {org.name!r} is in sidecar mode: it issues a token per pod; label the pod "
@@ -415,7 +437,7 @@ def _cannot_proceed(facts: TokenFacts) -> Blocked | None:
     if role is None or role.presence is Presence.PENDING:
         name = role.name if role is not None else "?"
         return Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {name!r} is not verified yet", quiet=True)
-    if role.presence is Presence.ABSENT or not role.ready:
+    if role.presence is Presence.ABSENT or not (role.ready or _role_waits_for_org(role)):
         why = "does not exist" if role.presence is Presence.ABSENT else f"is not Ready: {role.message}"
         # Waiting on a role that is still being verified is normal right after `kubectl apply`.
         return Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {role.name!r} {why}",
@@ -453,11 +475,45 @@ def _rotation(facts: TokenFacts, current: VersionedRecord, *, stamp: str | None 
     return (*first, mint)
 
 
+def _role_waits_for_org(role: RoleFacts) -> bool:
+    """Published, and not Ready only because its org cannot reach Astra: the token's bookkeeping
+    goes on without it (only a mint needs the role's Astra id)."""
+    return role.presence is Presence.PUBLISHED and role.reason == RoleReason.ORG_NOT_READY
+
+
+def _waits_for_astra(facts: TokenFacts) -> Blocked | None:
+    """Why work that needs Astra (settling a mint, minting, revoking) waits now; None: it may go."""
+    org, role = facts.org, facts.role
+    if not org.ready:
+        return Blocked(TokenReason.ORG_NOT_READY,
+                       f"AstraOrg {org.name!r} is not Ready: {org.message}; minting and revoking wait for it "
+                       "(an issued token stays published and its lease is renewed meanwhile)",
+                       warning=org.reason not in ("Verified", ""))
+    if role is not None and not role.ready:
+        return Blocked(TokenReason.ROLE_NOT_READY, f"AstraRole {role.name!r} is not Ready: {role.message}; "
+                                                   "minting and revoking wait for it", warning=False)
+    return None
+
+
+def _renewed_to_ceiling(now: datetime, record: TokenRecord, policy: RenewalPolicy) -> Lease | None:
+    """While a due rotation waits for Astra: the lease renewed as far as the token's max expiry
+    allows, or None when that gains nothing (it already ends there)."""
+    ceiling = min(record.max_expires_at, record.issued_at + policy.max_ttl)
+    until = min(now + policy.ttl, ceiling)
+    if until <= record.lease_expires_at:
+        return None
+    return Lease(record.issued_at, until, ceiling)
+
+
+_REPLACING_BY_STATE = {RecordState.ACTIVE: Replacing.ROTATION, RecordState.EXPIRED: Replacing.EXPIRED,
+                       RecordState.DELETED_EXTERNALLY: Replacing.DELETED_EXTERNALLY}
+
+
 def _mint(facts: TokenFacts, current: VersionedRecord | None) -> Mint:
     if current is None:
         return Mint(None, Replacing.NOTHING, answers_requests=bool(facts.requests))
     record = current.record
-    replacing = {RecordState.ACTIVE: Replacing.ROTATION, RecordState.EXPIRED: Replacing.EXPIRED}.get(
+    replacing = _REPLACING_BY_STATE.get(
         record.state, Replacing.REVOKED if record.last_action is RecordAction.REVOKED_MANUALLY else Replacing.LOST)
     return Mint(record.client_id, replacing, answers_requests=bool(facts.requests),
                 restart_pending=facts.has_restart_targets)
@@ -495,7 +551,7 @@ def _lease(record: TokenRecord) -> Lease:
 # --- the report ---------------------------------------------------------------------------------
 
 
-def _report(facts: TokenFacts, current: VersionedRecord, now: datetime) -> Report:
+def _report(facts: TokenFacts, current: VersionedRecord, now: datetime, waiting: Blocked | None = None) -> Report:
     assert facts.policy is not None
     assert facts.role is not None
     record = current.record
@@ -508,8 +564,12 @@ def _report(facts: TokenFacts, current: VersionedRecord, now: datetime) -> Repor
     if facts.drift_check_at is not None:
         candidates.append(facts.drift_check_at)
     previous = facts.ledger.previous if isinstance(facts.ledger, LedgerFacts) else None
+    note = None
     if previous is not None and previous.record.revoke_after is not None:
-        candidates.append(previous.record.revoke_after)
+        if waiting is None or previous.record.revoke_after > now:
+            candidates.append(previous.record.revoke_after)
+        elif previous.record.state is RecordState.SUPERSEDED:  # its revocation is due, Astra cannot take it
+            note = f"revoking the superseded token {previous.record.client_id} waits: {waiting.message}"
     if facts.restart_wait_until is not None and record.restart_for:
         candidates.append(facts.restart_wait_until)
     if previous is not None and previous.record.awaiting_rollout and not record.restart_for:
@@ -517,7 +577,7 @@ def _report(facts: TokenFacts, current: VersionedRecord, now: datetime) -> Repor
     wanted_labels = {LABEL_ORG: facts.org.name, LABEL_ORG_ID: facts.org.org_id, LABEL_ROLE: facts.role.role_name,
                      LABEL_LOGICAL_NAME: facts.logical_name, LABEL_CLIENT_ID: record.client_id}
     labels: dict[str, str | None] = {k: v for k, v in wanted_labels.items() if facts.labels.get(k) != v}
-    status = ready_status(facts, record, after if isinstance(after, WaitUntil) else None, now,
+    status = ready_status(facts, record, after if isinstance(after, WaitUntil) else None, now, note=note,
                           stuck=previous.record if previous is not None and previous.record.rollout_stuck else None)
     return Report(labels=labels, status=status_patch(facts.status, status), wake_at=min(candidates), slack=slack)
 
@@ -525,15 +585,23 @@ def _report(facts: TokenFacts, current: VersionedRecord, now: datetime) -> Repor
 def ready_reason(record: TokenRecord) -> TokenReason:
     if record.renewals > 0:
         return TokenReason.RENEWED
+    if record.supersedes and record.replacing == Replacing.DELETED_EXTERNALLY:
+        return TokenReason.REPLACED_AFTER_EXTERNAL_DELETION
     return TokenReason.ROTATED if record.supersedes else TokenReason.ISSUED
 
 
 def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | None, now: datetime, *,
-                 stuck: TokenRecord | None = None) -> AstraTokenStatus:
-    """``stuck``: the superseded token whose workloads' rollout is taking too long, if any."""
+                 note: str | None = None, stuck: TokenRecord | None = None) -> AstraTokenStatus:
+    """``note``: what waits (for Astra); ``stuck``: the superseded token whose workloads' rollout is
+    taking too long, if any."""
     message = f"token {record.client_id} is valid; lease until {to_rfc3339(record.lease_expires_at)}"
+    if ready_reason(record) is TokenReason.REPLACED_AFTER_EXTERNAL_DELETION:
+        message = (f"token {record.client_id} is valid (it replaces {record.supersedes}, which was deleted in Astra "
+                   f"outside the operator); lease until {to_rfc3339(record.lease_expires_at)}")
     if waiting is not None:
         message += f"; next: {waiting.next.value} at {to_rfc3339(waiting.at)}"
+    if note is not None:
+        message += f"; {note}"
     conditions = set_condition(
         _conditions(facts),
         Condition(type=CONDITION_READY, status="True", reason=ready_reason(record), message=message,

@@ -137,7 +137,7 @@ async def finalize_token(deps: Deps, body: dict[str, Any], deleted_by: Principal
             await resolve_intent(deps, intent, await _client(deps, token, org_id), owner_gone=True)
         slot = await deps.ledger.read_slot(org_id, role_name, logical_name)
         ours = slot is not None and slot.claim.owner.uid == uid
-        for found in await _live_records(deps, org_id, slot.claim.client_id if ours and slot else ""):
+        for found in await live_records(deps, org_id, slot.claim.client_id if ours and slot else ""):
             client_id = found.record.client_id
             if abandoner is not None:
                 reason = (f"AstraToken deleted by {actor.username} with astra-tokens.io/abandon=true set by "
@@ -220,7 +220,7 @@ def _pending(message: str, *, retry_after: float = 5, warning: bool = False) -> 
     return PassBlocked(Blocked(TokenReason.REVOKE_PENDING, message, retry_after=retry_after, warning=warning))
 
 
-async def _live_records(deps: Deps, org_id: str, current_id: str) -> list[VersionedRecord]:
+async def live_records(deps: Deps, org_id: str, current_id: str) -> list[VersionedRecord]:
     """The current token and the one it superseded, if either still lives in Astra."""
     live: list[VersionedRecord] = []
     client_id = current_id

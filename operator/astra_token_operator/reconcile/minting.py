@@ -30,6 +30,7 @@ from astra_token_operator.astra import (
 )
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.lifecycle_log import log_action, warn_action
+from astra_token_operator.policy.markers import format_marker
 from astra_token_operator.policy.token_plan import Blocked
 from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts
 from astra_token_operator.reconcile.ports import AstraPort, Deps
@@ -47,8 +48,6 @@ from astra_token_operator.records import (
 from astra_token_operator.surface import TokenReason
 from astra_token_operator.times import to_rfc3339
 from astra_token_operator.vault import VaultCasMismatch, VaultError
-
-MAX_DESCRIPTION = 200
 
 
 def failpoint(config: OperatorConfig, name: str) -> None:
@@ -96,6 +95,7 @@ class MintOrder:
     restart_stamp: str | None = None  # None: the mint's time
     actor: Principal | None = None  # who asked for this token (a rotate request); None: the operator
     restarts: int = 0  # workload restarts the AstraToken caused so far (carried from token to token)
+    replacing: str | None = None  # why it replaces ``supersedes`` (the planner's Replacing value)
 
 
 @dataclass(frozen=True)
@@ -105,13 +105,13 @@ class Minted:
     native_expiry: bool  # False when Astra refused tokenExpiry and the token has none
 
 
-def make_marker(identity: TokenIdentity, prefix: str, nonce: str) -> str:
-    """The description sent to Astra: names the owner and this attempt, so the token can be found
-    again after a crash and a person reading the Astra UI knows whose it is. The nonce makes it
-    unique, so it is never the part cut to fit."""
-    tail = f" mint={nonce}"
-    body = f"{prefix}astra-token-operator {identity.owner.namespace}/{identity.owner.name}"
-    return body[: MAX_DESCRIPTION - len(tail)] + tail
+def make_marker(identity: TokenIdentity, prefix: str, nonce: str, *, cluster_id: str) -> str:
+    """The description sent to Astra (policy/markers.py): names this cluster, the owner and this
+    attempt, so the sweep can prove the token is ours, a crash can find it again, and a person
+    reading the Astra UI knows whose it is. The nonce makes it unique, so it is never cut."""
+    owner = identity.owner
+    return format_marker(prefix=prefix, cluster_id=cluster_id, namespace=owner.namespace or "", name=owner.name,
+                         owner_uid=owner.uid, nonce=nonce)
 
 
 async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: MintOrder, now: datetime, *,
@@ -120,8 +120,11 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
     slot is ours at that version (a rotation), so it is not claimed again. Nothing is left in
     Astra that the ledger does not know, whatever fails."""
     ledger, runtime = deps.ledger, deps.runtime
+    cluster_id = runtime.cluster_id
+    if not cluster_id:
+        raise RuntimeError("the cluster id is not known yet: nothing is minted without it")
     if slot_version is None:
-        claim = SlotClaim(client_id="", owner=identity.owner, claimed_at=now)
+        claim = SlotClaim(client_id="", owner=identity.owner, claimed_at=now, cluster_id=cluster_id)
         outcome = await ledger.claim_slot(identity.org_id, identity.role_name, identity.logical_name, claim)
         if outcome.status is SlotStatus.HELD_BY:
             raise identity.conflict(outcome.holder.owner)
@@ -132,7 +135,8 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
     intent = MintIntent(
         intent_id=identity.owner.uid, owner=identity.owner, org_id=identity.org_id, role_id=identity.role_id,
         role_name=identity.role_name, logical_name=identity.logical_name,
-        marker=make_marker(identity, order.description_prefix, secrets.token_hex(6)), created_at=now,
+        marker=make_marker(identity, order.description_prefix, secrets.token_hex(6), cluster_id=cluster_id),
+        created_at=now,
         token_expiry=now + order.max_ttl if order.native_expiry else None,
     )
     try:
@@ -159,7 +163,8 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
             actor=order.actor or Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
             supersedes=order.supersedes,
             restart_for=(order.restart_stamp or to_rfc3339(now)) if order.restart_pending else None,
-            requested_by=order.actor, restarts=order.restarts,
+            requested_by=order.actor, restarts=order.restarts, cluster_id=cluster_id,
+            replacing=order.replacing,
         )
         try:
             version = await ledger.write_record(record, expected_version=0)
@@ -171,7 +176,7 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
         failpoint(deps.config, "after-record")
         moved = await ledger.update_slot(
             identity.org_id, identity.role_name, identity.logical_name,
-            SlotClaim(client_id=created.client_id, owner=identity.owner, claimed_at=now),
+            SlotClaim(client_id=created.client_id, owner=identity.owner, claimed_at=now, cluster_id=cluster_id),
             expected_version=slot_version)
         await ledger.delete_intent(intent.intent_id)
     finally:
@@ -231,7 +236,8 @@ async def resolve_intent(deps: Deps, intent: MintIntent, client: AstraPort, *,
             if slot is None or stale:
                 await ledger.update_slot(
                     intent.org_id, intent.role_name, intent.logical_name,
-                    SlotClaim(client_id=info.client_id, owner=intent.owner, claimed_at=found.record.issued_at))
+                    SlotClaim(client_id=info.client_id, owner=intent.owner, claimed_at=found.record.issued_at,
+                              cluster_id=found.record.cluster_id))
             log_action("recover", client_id=info.client_id, message="a crashed mint was completed from its record",
                        **where)
             continue

@@ -1,7 +1,7 @@
 """AstraOrg: read the root token, verify it against /v2/currentOrg, publish
 the result for the org's roles and tokens, sync its roles, sweep intents whose
-AstraToken is gone, and report it all in status. ``OrgCycle.step`` is one turn
-of the org's daemon."""
+AstraToken is gone, reconcile the ledger with Astra's token list (reconcile/sweep.py),
+and report it all in status. ``OrgCycle.step`` is one turn of the org's daemon."""
 
 from __future__ import annotations
 
@@ -28,8 +28,16 @@ from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.intents import sweep_orphan_intents
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.role_sync import sync_roles_if_due
+from astra_token_operator.reconcile.sweep import SweepOutcome, sweep_org
 from astra_token_operator.reconcile.verified import OrgState
-from astra_token_operator.surface import ANNOTATION_SYNC_ROLES, CONDITION_READY, ORG_PLURAL, ROLE_PLURAL, OrgReason
+from astra_token_operator.surface import (
+    ANNOTATION_SYNC_ROLES,
+    CONDITION_READY,
+    ORG_PLURAL,
+    ROLE_PLURAL,
+    OrgReason,
+    SweepReason,
+)
 from astra_token_operator.vault import VaultError, VaultNotFound
 
 
@@ -149,12 +157,15 @@ async def list_orgs_and_roles(deps: Deps) -> None:
 
 ROOT_TOKEN_CHECK_SECONDS = 15.0  # one Secret GET: notices a rotated root token quickly
 NOT_READY_RETRY_SECONDS = 15.0
+SWEEP_RETRY_SECONDS = 60.0  # a sweep that could not see tries again this soon (or at its interval, if sooner)
 
 
 class OrgCycle:
     """One org daemon's turns: a full verification (root token, /v2/currentOrg, role sync, intent
     sweep, status) every org_verify_interval, at once after a spec change or wake-up, every 15 s
-    while not Ready; between verifications, a cheap look at the root token Secret and the counts."""
+    while not Ready; between verifications, a cheap look at the root token Secret and the counts.
+    The sweep against Astra's token list runs once the org is first verified, then every
+    spec.sweep.interval while it is Ready."""
 
     def __init__(self, deps: Deps, events: EventSink) -> None:
         self.deps, self.events = deps, events
@@ -165,6 +176,12 @@ class OrgCycle:
         self.root_version: str | None = None
         self.ready = False
         self.handled_sync_request: str | None = None  # the astra-tokens.io/sync-roles value last handled
+        self.next_astra_sweep = 0.0  # time.monotonic(); 0: the start-up pass is due
+        self.last_astra_sweep: float | None = None
+        self.told_sweep = ""  # the last sweep problem posted as an Event (each is told once)
+        # What this cycle last wrote to the status: the watched body can lag behind it, and a list
+        # (the conditions) written from a stale body would undo the previous write.
+        self.written: dict[str, Any] = {}
 
     async def step(self, body: dict[str, Any], woken: bool) -> float:
         """One turn; returns the seconds to sleep before the next (a wake-up cuts it short)."""
@@ -181,6 +198,7 @@ class OrgCycle:
             version = await root_token_version(self.deps, org)
             if version == self.root_version:
                 await self._refresh_counts(org)
+                await self._sweep_if_due(org, now)
                 return self._sleep(now)
         return await self._verify(org, now)
 
@@ -201,6 +219,8 @@ class OrgCycle:
             if state.ready and now >= self.next_sweep:
                 await sweep_orphan_intents(deps, state)
                 self.next_sweep = now + deps.config.intent_sweep_interval_seconds
+            if state.ready:
+                await self._sweep_if_due(org, now)
         except (KubeError, VaultError, AstraError) as exc:
             # A report or sweep that failed is retried; the daemon itself never dies of it.
             warn_action("verify-org", org=state.org_id, name=state.name, message=f"will retry: {exc}")
@@ -212,8 +232,46 @@ class OrgCycle:
         self.next_verify = now + deps.config.org_verify_interval_seconds
         return self._sleep(now)
 
+    async def _sweep_if_due(self, org: AstraOrg, now: float) -> None:
+        """The sweep against Astra's token list, when due (the interval counts from the last one, so
+        an edited spec.sweep.interval applies at once)."""
+        interval = org.spec.sweep.interval_delta.total_seconds()
+        due = self.next_astra_sweep if self.last_astra_sweep is None else min(
+            self.next_astra_sweep, self.last_astra_sweep + interval)
+        if now < due:
+            return
+        state = self.deps.runtime.verified.org(org.metadata.name)
+        if state is None or not state.ready:
+            self.next_astra_sweep = now + NOT_READY_RETRY_SECONDS
+            return
+        outcome = await sweep_org(self.deps, state)
+        self.last_astra_sweep = now
+        self.next_astra_sweep = now + (interval if outcome.complete else min(interval, SWEEP_RETRY_SECONDS))
+        self._tell_sweep(outcome)
+        wanted = AstraOrgStatus(conditions=set_condition(self._base(org).conditions,
+                                                         outcome.condition(org.metadata.generation),
+                                                         self.deps.clock()),
+                                sweep=outcome.status())
+        with contextlib.suppress(KubeError):  # a report: the next sweep writes it again
+            await self._write(org, wanted)
+
+    def _tell_sweep(self, outcome: SweepOutcome) -> None:
+        if outcome.orphans_revoked:
+            self.events.warning(SweepReason.ORPHAN_REVOKED,
+                                f"revoked {len(outcome.orphans_revoked)} token(s) whose description names this "
+                                f"cluster but that the ledger does not hold: {', '.join(outcome.orphans_revoked)}")
+        if outcome.stale_slots_freed:
+            self.events.warning(SweepReason.STALE_SLOT_FREED,
+                                "revoked the tokens of AstraTokens gone from the cluster and freed their names: "
+                                f"{', '.join(outcome.stale_slots_freed)}")
+        problem = "" if outcome.complete else outcome.condition(None).message
+        if problem and problem != self.told_sweep:
+            condition = outcome.condition(None)
+            self.events.warning(condition.reason, problem)
+        self.told_sweep = problem
+
     def _sleep(self, now: float) -> float:
-        deadline = self.next_verify
+        deadline = min(self.next_verify, self.next_astra_sweep)
         sync_at = self.role_sync.wake_at()
         if sync_at is not None:
             deadline = min(deadline, sync_at)
@@ -223,15 +281,24 @@ class OrgCycle:
         """TOKENS and ROLES move between verifications; written only when they change."""
         wanted = AstraOrgStatus(active_tokens=self.deps.runtime.active_tokens(org_id=org.spec.org_id),
                                 roles=len(self.deps.runtime.verified.roles_of(org.metadata.name)))
-        patch = status_patch(org.status, wanted)
+        with contextlib.suppress(KubeError):  # counts; the next turn writes them again
+            await self._write(org, wanted)
+
+    def _base(self, org: AstraOrg) -> AstraOrgStatus:
+        """The status as the body shows it, overlaid with what this cycle wrote since."""
+        return AstraOrgStatus.model_validate({**org.status.model_dump(mode="json", by_alias=True), **self.written})
+
+    async def _write(self, org: AstraOrg, wanted: AstraOrgStatus) -> None:
+        have = {**org.status.model_dump(mode="json", by_alias=True), **self.written}
+        patch = status_patch(have, wanted)
         if patch:
-            with contextlib.suppress(KubeError):  # counts; the next turn writes them again
-                await self.deps.kube.patch_status(ORG_PLURAL, org.metadata.name, patch)
+            await self.deps.kube.patch_status(ORG_PLURAL, org.metadata.name, patch)
+            self.written.update(patch)
 
     async def _report(self, org: AstraOrg, state: OrgState) -> None:
         deps = self.deps
         now = deps.clock()
-        conditions = set_condition(org.status.conditions, Condition(
+        conditions = set_condition(self._base(org).conditions, Condition(
             type=CONDITION_READY, status="True" if state.ready else "False", reason=state.reason,
             message=state.message, observed_generation=org.metadata.generation), now)
         conditions = with_roles_synced(conditions, self.roles_synced, now)
@@ -242,6 +309,4 @@ class OrgCycle:
         if state.ready:  # a verification at rest costs one small write per interval, and says when it happened
             wanted = AstraOrgStatus(**{**wanted.model_dump(exclude_unset=True), "org_name": state.org_name,
                                        "last_verified": now})
-        patch = status_patch(org.status, wanted)
-        if patch:
-            await deps.kube.patch_status(ORG_PLURAL, org.metadata.name, patch)
+        await self._write(org, wanted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from astra_token_operator.reconcile.ledger_view import LedgerView
 from astra_token_operator.reconcile.restart_batches import RestartBatches
 from astra_token_operator.reconcile.token_state import TokenState
 from astra_token_operator.reconcile.verified import Verified
@@ -27,6 +28,11 @@ class Runtime:
     identity: str = ""
     # Pods whose AstraToken exists (or was just created): their other events need no look.
     pods_with_tokens: set[str] = field(default_factory=set)
+    # The cluster every token's description names (reconcile/sweep.py: resolve_cluster_id), set at
+    # start-up before anything is minted.
+    cluster_id: str = ""
+    # The ledger as the sweep needs it, kept current by this process's reads and writes.
+    ledger_view: LedgerView = field(default_factory=LedgerView)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tokens: dict[str, TokenState] = field(default_factory=dict)
 
@@ -53,6 +59,26 @@ class Runtime:
             if (org_id is None or record.org_id == org_id) and (role_name is None or record.role_name == role_name):
                 count += 1
         return count
+
+    def running_tokens(self) -> frozenset[str]:
+        """The AstraTokens (uids) this process runs a daemon for: they exist in the cluster."""
+        return frozenset(self.wakeups.registered("token"))
+
+    def ledger_changed(self, uid: str) -> None:
+        """Someone else (the sweep) wrote the token's records: its next pass reads them again, now."""
+        state = self._tokens.get(uid)
+        if state is not None:
+            state.forget_ledger()
+        self.wakeups.wake(uid)
+
+    def wake_blocked(self, reason: str) -> int:
+        """Wake the tokens whose last pass ended blocked for ``reason`` (a slot just freed wakes
+        those that found it taken)."""
+        uids = [uid for uid, state in self._tokens.items()
+                if state.last_blocked is not None and state.last_blocked[0] == reason]
+        for uid in uids:
+            self.wakeups.wake(uid)
+        return len(uids)
 
     def secret_changed(self, owner_uid: str, resource_version: str | None = None) -> None:
         """A managed Secret changed or vanished: the owner looks at it on its next pass, now.

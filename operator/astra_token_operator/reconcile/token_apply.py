@@ -150,7 +150,8 @@ class TokenApplier:
                           supersedes=work.supersedes, restart_pending=work.restart_pending,
                           restarts=old.record.restarts if old is not None else 0,
                           restart_stamp=work.restart_stamp,
-                          actor=Principal(username=work.actor) if work.actor else None)
+                          actor=Principal(username=work.actor) if work.actor else None,
+                          replacing=work.replacing.value if work.supersedes else None)
         ours = cache is not None and cache.slot_holder_uid == context.identity.owner.uid
         known_slot = cache.slot_version if cache is not None and ours else None
         minted = await mint(self.deps, self._client, context.identity, order, now, slot_version=known_slot)
@@ -181,6 +182,11 @@ class TokenApplier:
                    message=f"replaces {work.supersedes} ({work.replacing.value}){by}", **self._log)
         if work.replacing is Replacing.ROTATION:
             message = f"token {client_id} replaces {work.supersedes}, which stays valid for its grace period{by}"
+        elif work.replacing is Replacing.DELETED_EXTERNALLY:
+            self.events.warning(EventReason.DELETED_EXTERNALLY,
+                                f"token {work.supersedes} was deleted in Astra outside the operator (revoked in "
+                                f"Astra Portal or by another tool); token {client_id} replaces it")
+            return
         else:
             message = f"token {client_id} replaces the {work.replacing.value} token {work.supersedes}"
         self.events.info(TokenReason.ROTATED, message)

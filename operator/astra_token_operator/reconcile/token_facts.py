@@ -44,6 +44,7 @@ from astra_token_operator.surface import (
     LABEL_CLIENT_ID,
     REQUEST_ANNOTATIONS,
     TOKEN_KIND,
+    RoleReason,
 )
 from astra_token_operator.vault import VaultError, VaultUnavailable
 
@@ -88,7 +89,10 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
     spec = token.spec
     org, verified = facts.org, deps.runtime.verified
     org_state, role_state = verified.org(spec.org_ref), verified.role(spec.role_ref)
-    usable = (org_state is not None and org_state.ready and role_state is not None and role_state.ready
+    # An org that cannot reach Astra (or a role not Ready because of it) still lets the token's
+    # bookkeeping go on: the planner holds back only the work that needs Astra.
+    usable = (org_state is not None and role_state is not None
+              and (role_state.ready or role_state.reason == RoleReason.ORG_NOT_READY)
               and role_state.org_ref == spec.org_ref and not (org.sidecar and not facts.owned_by_pod))
     if not usable:
         return facts, None

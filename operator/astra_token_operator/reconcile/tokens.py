@@ -117,6 +117,12 @@ async def _report_blocked(deps: Deps, token: AstraToken, state: TokenState, fact
     if blocked.cause is not None:
         wakeups.park(blocked.cause, wakeups.register(uid, "token"))
     retry = _before_the_token_lapses(state, deps.clock(), blocked.retry_after)
+    if blocked.reason == TokenReason.CONFLICT:
+        # What holds the name (the slot's holder, a Secret of the same name) may let it go without
+        # telling this token (an AstraToken deleted, a Secret garbage-collected): the next pass reads
+        # the ledger and the Secret again instead of deciding from what it remembers.
+        state.forget_ledger()
+        state.secret_dirty = True
     if blocked.quiet:
         return retry
     state.failures += 1

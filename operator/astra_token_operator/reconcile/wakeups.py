@@ -35,6 +35,10 @@ class Wakeups:
     def unregister(self, uid: str) -> None:
         self._events.pop(uid, None)
 
+    def registered(self, kind: str) -> list[str]:
+        """The uids of the objects of ``kind`` that have a daemon waiting here."""
+        return [uid for uid, (registered_kind, _) in self._events.items() if registered_kind == kind]
+
     def wake(self, uid: str) -> bool:
         entry = self._events.get(uid)
         if entry is None:

@@ -21,6 +21,7 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.records import (
     SECRET_KEYS,
     MintIntent,
+    OrphanRevocation,
     Principal,
     RecordVersion,
     SlotClaim,
@@ -343,6 +344,22 @@ class Ledger:
             return None
         return VersionedSlot(self._parse(SlotClaim, found.data, "read-slot", key), found.version)
 
+    async def list_slots(self, org_id: str) -> list[VersionedSlot]:
+        """Every slot of the org (one listing, then one read per slot, on the worker thread)."""
+        folder = self.paths.slots_dir(org_id)
+
+        def read_all(client: hvac.Client) -> list[tuple[str, kv.KvVersion]]:
+            found = []
+            for name in kv.list_keys(client, self.mount, folder):
+                version = None if name.endswith("/") else kv.read(client, self.mount, f"{folder}/{name}")
+                if version is not None:  # None: a folder, or freed since the listing
+                    found.append((name, version))
+            return found
+
+        entries = await self._run("list-slots", self.paths.display(folder), read_all)
+        return [VersionedSlot(self._parse(SlotClaim, v.data, "list-slots", f"{folder}/{name}"), v.version)
+                for name, v in entries]
+
     async def update_slot(
         self, org_id: str, role_name: str, logical_name: str, claim: SlotClaim, expected_version: int | None = None
     ) -> SlotOutcome:
@@ -397,6 +414,14 @@ class Ledger:
         _log("ledger slot free", org=org_id, role=role_name, logical_name=logical_name,
              action="free-slot", freed=freed)
         return freed
+
+    # --- orphans the sweep revoked ----------------------------------------------------------------
+
+    async def write_orphan(self, entry: OrphanRevocation) -> None:
+        key = self.paths.orphan(entry.org_id, entry.client_id)
+        await self._run("write-orphan", self.paths.display(key),
+                        lambda c: kv.write(c, self.mount, key, entry.to_storage()))
+        _log("ledger orphan recorded", org=entry.org_id, client_id=entry.client_id, action="write-orphan")
 
     # --- mint intents ------------------------------------------------------------------------------
 

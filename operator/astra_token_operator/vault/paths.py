@@ -58,9 +58,15 @@ class LedgerPaths:
         crash midway loses nothing); outside orgs/, since it is read by the operator only."""
         return f"{self.prefix}/migrations/{_segment('org id', org_id)}/{_segment('client id', client_id)}"
 
+    def slots_dir(self, org_id: str) -> str:
+        return f"{self.prefix}/orgs/{_segment('org id', org_id)}/slots"
+
     def slot(self, org_id: str, role_name: str, logical_name: str) -> str:
-        slot = slot_key(org_id, role_name, logical_name)
-        return f"{self.prefix}/orgs/{_segment('org id', org_id)}/slots/{slot}"
+        return f"{self.slots_dir(org_id)}/{slot_key(org_id, role_name, logical_name)}"
+
+    def orphan(self, org_id: str, client_id: str) -> str:
+        """Where the sweep records a token of ours it found in Astra without a live record."""
+        return f"{self.prefix}/orgs/{_segment('org id', org_id)}/orphans/{_segment('client id', client_id)}"
 
     def intents_dir(self) -> str:
         return f"{self.prefix}/intents"
