@@ -33,6 +33,7 @@ from astra_token_operator.kube import (
     DesiredSecret,
     KubeAlreadyExists,
     KubeConflict,
+    KubeUnavailable,
     SecretSnapshot,
 )
 from astra_token_operator.kube.patches import WorkloadKind
@@ -386,6 +387,7 @@ class InMemoryKube:
         self.grants: set[tuple[str, str, str | None]] = set()  # (username, verb, namespace) RBAC allows
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
+        self.refuse_metadata_patches = 0  # the next N label/annotation patches fail (500)
         self._versions = itertools.count(1)
 
     def _snapshot(self, desired: DesiredSecret) -> SecretSnapshot:
@@ -452,6 +454,9 @@ class InMemoryKube:
     async def patch_metadata(self, plural: str, name: str, *, namespace: str | None = None,
                              labels: Mapping[str, str | None] | None = None,
                              annotations: Mapping[str, str | None] | None = None) -> None:
+        if self.refuse_metadata_patches > 0:
+            self.refuse_metadata_patches -= 1
+            raise KubeUnavailable("the apiserver answered 500 (a webhook failed)", operation="patch", kind=plural)
         self.writes[f"patch {plural}"] += 1
         for store, changes in ((self.labels, labels), (self.annotations, annotations)):
             current = store.setdefault((namespace or "", name), {})

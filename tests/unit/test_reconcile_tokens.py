@@ -438,3 +438,16 @@ async def test_a_token_blocked_on_a_taken_name_gets_it_once_the_holder_lets_it_g
     await delete_token(world.deps, world.body(), world.events)  # the holder goes, and frees the name
     await world.pass_("second", uid="uid-2", logicalName="app")
     assert world.ready("second")["status"] == "True"
+
+
+async def test_a_refused_report_waits_for_the_apiserver_like_any_step_and_is_written_next_pass(world: World) -> None:
+    """The labels patch of the report fails (a webhook answered 500): the pass does not crash into
+    Kopf's minute-long retry; it waits for the apiserver, and the next pass reports."""
+    world.kube.refuse_metadata_patches = 1
+    wait = await world.pass_()
+    assert wait <= 5
+    assert world.ready()["status"] == "False"
+    assert world.ready()["reason"] == "KubernetesError"
+    await world.pass_()
+    assert world.ready()["status"] == "True"
+    assert world.kube.labels[(NS, "app")]["astra-tokens.io/client-id"] == world.status()["clientId"]

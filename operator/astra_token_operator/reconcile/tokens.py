@@ -78,8 +78,12 @@ async def reconcile_token(deps: Deps, body: dict[str, Any], events: EventSink) -
         else:
             state.failures = state.cas_losses = 0
             state.last_blocked = None
-            await _report(deps, token, state, report)
-            return max(0.0, (report.wake_at - deps.clock()).total_seconds())
+            try:
+                await _report(deps, token, state, report)
+            except KubeError as exc:  # the apiserver refused the report: it waits like any other step
+                problem = blocked_by(exc, state.failures + 1)
+            else:
+                return max(0.0, (report.wake_at - deps.clock()).total_seconds())
     return await _report_blocked(deps, token, state, facts, events, problem)
 
 
