@@ -24,6 +24,7 @@ class OperatorProcess:
     child: Child | None = None
     starts: int = 0
     liveness_port: int = 0
+    metrics_port: int = 0  # the operator's own port: /metrics, /livez, /readyz
     webhook_port: int | None = None
     verbose: bool = True  # DEBUG logs: the suite proves even those hold no secret; benchmarks turn it off
     logs: list[Path] = field(default_factory=list)
@@ -32,7 +33,8 @@ class OperatorProcess:
         assert self.child is None or not self.child.alive(), "already running"
         self.starts += 1
         self.liveness_port = free_port()
-        env = {**self.env, **(extra_env or {})}
+        self.metrics_port = free_port()
+        env = {"ASTRA_OPERATOR_METRICS_PORT": str(self.metrics_port), **self.env, **(extra_env or {})}
         self.webhook_port = None
         if env.get("ASTRA_OPERATOR_WEBHOOK_ENABLED", "true").lower() != "false":
             self.webhook_port = free_port()
@@ -73,6 +75,15 @@ class OperatorProcess:
         if self.webhook_port is not None:
             wait_until(self._webhooks_point_here, timeout=timeout, interval=0.3,
                        what="the webhook configuration to point at this operator", child=self.child)
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def scrape(self) -> str:
+        """The operator's /metrics, as Prometheus reads it."""
+        with urllib.request.urlopen(f"{self.ops_url}/metrics", timeout=10) as response:  # noqa: S310 (http, loopback)
+            return str(response.read().decode())
 
     def alive(self) -> bool:
         return self.child is not None and self.child.alive()

@@ -7,9 +7,12 @@ org selects namespaces by label)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
@@ -47,6 +50,43 @@ OrgIndex = Mapping[str, Iterable[dict[str, Any]]]
 RoleIndex = Mapping[str, Iterable[dict[str, Any]]]
 HolderIndex = Mapping[tuple[str, str, str], Iterable[Holder]]
 EMPTY: Mapping[Any, Any] = MappingProxyType({})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def _verdict(memo: Any, webhook: str) -> Iterator[None]:
+    """Tell the observer how a review ended: allowed, denied (a 4xx), or error (it could not decide)."""
+    deps: Deps | None = memo.get("deps") if isinstance(memo, Mapping) else None
+    try:
+        yield
+    except kopf.AdmissionError as exc:
+        if deps is not None:
+            deps.observer.admission(webhook, "denied" if (exc.code or 500) < 500 else "error")
+        raise
+    except Exception:
+        if deps is not None:
+            deps.observer.admission(webhook, "error")
+        raise
+    if deps is not None:
+        deps.observer.admission(webhook, "allowed")
+
+
+def counted(webhook: str) -> Callable[[F], F]:
+    """Count each review's verdict (Kopf hands every handler its memo among the keyword arguments)."""
+    def wrap(fn: F) -> F:
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with _verdict(kwargs.get("memo"), webhook):
+                    return await fn(*args, **kwargs)
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _verdict(kwargs.get("memo"), webhook):
+                return fn(*args, **kwargs)
+        return run  # type: ignore[return-value]
+    return wrap
 
 
 # --- what the reviews need to know, kept current by the watch streams ---------------------------
@@ -118,6 +158,7 @@ def _token(body: kopf.Body | dict[str, Any]) -> AstraToken:
 
 @kopf.on.mutate(GROUP, VERSION, TOKEN_PLURAL, id="stamp-token", operations={"CREATE", "UPDATE"},
                 persistent=True)
+@counted("stamp-token")
 def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, operation: str = "",
                 old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                 **_: Any) -> None:
@@ -152,6 +193,7 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="validate-token", operations={"CREATE", "UPDATE"},
                   persistent=True)
+@counted("validate-token")
 async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", old: Any = None,
                          admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
@@ -176,6 +218,7 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", 
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="record-deleter", operations={"DELETE"}, persistent=True,
                   ignore_failures=True)
+@counted("record-deleter")
 async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool, memo: kopf.Memo,
                          old: Any = None, **_: Any) -> None:
     """Remember who deleted the AstraToken: the finalizer writes it into the ledger
@@ -195,6 +238,7 @@ async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool,
 
 @kopf.on.validate(GROUP, VERSION, ORG_PLURAL, id="validate-org", operations={"CREATE", "UPDATE"},
                   persistent=True)
+@counted("validate-org")
 def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, admission_orgs: OrgIndex = EMPTY,
                  **_: Any) -> None:
     others = [org for other in admission_orgs if (org := _org(admission_orgs, other)) is not None]
@@ -204,6 +248,7 @@ def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, admission_orgs: Or
 
 @kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="validate-role", operations={"CREATE", "UPDATE"},
                   persistent=True)
+@counted("validate-role")
 def validate_role(name: str, spec: kopf.Spec, admission_roles: RoleIndex = EMPTY, **_: Any) -> None:
     others = [role for other in admission_roles if (role := _role(admission_roles, other)) is not None]
     _deny(role_problems(name, AstraRoleSpec.model_validate(dict(spec)), others=others))

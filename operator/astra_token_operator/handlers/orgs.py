@@ -39,5 +39,6 @@ async def org_sync_requested(type: str | None, meta: kopf.Meta, memo: kopf.Memo,
 async def org_deleted(name: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
     deps: Deps = memo.deps
     deps.runtime.verified.forget_org(name)
+    deps.observer.org_forgotten(name)
     await deps.astra.discard(str(spec.get("orgId", "")))
     deps.runtime.wakeups.wake_kind("role", "token")

@@ -31,6 +31,7 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.policy.token_plan import Blocked
 from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts
+from astra_token_operator.reconcile.observer import Lifecycle
 from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.records import (
     MintIntent,
@@ -248,12 +249,17 @@ async def revoke_and_record(deps: Deps, client: AstraPort, found: VersionedRecor
     """Revoke the token in Astra, then record it revoked (who, why, when). A token Astra no longer
     knows is recorded as deleted externally. The one place a revocation is written."""
     record = found.record
-    outcome = await client.revoke_token(record.client_id)
-    gone = outcome is RevokeOutcome.ALREADY_GONE
-    if gone and state is RecordState.REVOKED:
-        state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
-    updated = record.revoked(at=deps.clock(), actor=actor, reason=reason, state=state, action=action)
-    version = await deps.ledger.write_record(updated, expected_version=found.version)
+    try:
+        outcome = await client.revoke_token(record.client_id)
+        gone = outcome is RevokeOutcome.ALREADY_GONE
+        if gone and state is RecordState.REVOKED:
+            state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
+        updated = record.revoked(at=deps.clock(), actor=actor, reason=reason, state=state, action=action)
+        version = await deps.ledger.write_record(updated, expected_version=found.version)
+    except Exception:
+        deps.observer.lifecycle(Lifecycle.REVOCATION, record.org_id, "error")
+        raise
+    deps.observer.lifecycle(Lifecycle.REVOCATION, record.org_id, "ok")
     log_action("revoke", org=record.org_id, role=record.role_name, logical_name=record.logical_name,
                client_id=record.client_id, lease_id=record.lease_id, message=f"{reason}; by {actor.username}")
     return VersionedRecord(updated, version)

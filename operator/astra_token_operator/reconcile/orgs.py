@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from astra_token_operator.policy.role_sync_plan import RoleSyncSchedule, with_ro
 from astra_token_operator.policy.tenancy import matches_any
 from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.intents import sweep_orphan_intents
+from astra_token_operator.reconcile.observer import OrgView
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.role_sync import sync_roles_if_due
 from astra_token_operator.reconcile.verified import OrgState
@@ -165,6 +167,7 @@ class OrgCycle:
         self.root_version: str | None = None
         self.ready = False
         self.handled_sync_request: str | None = None  # the astra-tokens.io/sync-roles value last handled
+        self.verified_at: datetime | None = None  # the last verification that found the org Ready
 
     async def step(self, body: dict[str, Any], woken: bool) -> float:
         """One turn; returns the seconds to sleep before the next (a wake-up cuts it short)."""
@@ -187,6 +190,9 @@ class OrgCycle:
     async def _verify(self, org: AstraOrg, now: float) -> float:
         deps = self.deps
         state = await verify_org(deps, org)
+        if state.ready:
+            self.verified_at = deps.clock()
+        deps.observer.org_seen(OrgView(state.name, state.org_id, state.ready, state.reason, self.verified_at))
         if deps.runtime.verified.publish_org(state):
             deps.runtime.wakeups.wake_kind("role", "token")  # they wait on this org's readiness
             (self.events.info if state.ready else self.events.warning)(state.reason, state.message)
