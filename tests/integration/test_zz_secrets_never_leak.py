@@ -1,7 +1,7 @@
 """Runs last: the operator's logs (DEBUG level, every restart of the suite),
-every Event, every custom resource and everything `kubectl astra` printed in
-the whole run (but the token --show-token was asked for) hold no root token,
-issued token or client secret, in clear or base64."""
+its /metrics, every Event, every custom resource and everything `kubectl astra`
+printed in the whole run (but the token --show-token was asked for) hold no
+root token, issued token or client secret, in clear or base64."""
 
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ def test_no_secret_appears_in_logs_events_or_resources(
 
     haystacks = {
         "operator logs": operator.log_text(),
+        "metrics": operator.scrape(),
         "events": kubectl("get", "events", "-A", "-o", "json").stdout,
         "custom resources": kubectl("get", "astra", "-A", "-o", "json").stdout,
         "kubectl astra outputs": "\n".join(run.stderr + ("" if run.shows_token else run.stdout)

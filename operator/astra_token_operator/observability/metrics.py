@@ -12,6 +12,7 @@ client secret or a root token (the suite's secret scan reads the scrape)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +45,8 @@ COUNTED_LIFECYCLE = {
 
 
 def _timestamp(at: datetime | None) -> float | None:
-    return at.timestamp() if at is not None else None
+    """Whole seconds, as the status and the Secret show the same instant (RFC 3339, no fraction)."""
+    return float(math.floor(at.timestamp())) if at is not None else None
 
 
 @dataclass
@@ -128,6 +130,9 @@ class OperatorMetrics:
 
     def token_forgotten(self, uid: str) -> None:
         self._tokens.pop(uid, None)
+
+    def org_named(self, name: str, org_id: str) -> None:
+        self._org_names[org_id] = name
 
     def org_seen(self, view: OrgView) -> None:
         self._orgs[view.name] = view

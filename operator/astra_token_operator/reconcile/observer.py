@@ -61,6 +61,8 @@ class Observer(Protocol):
 
     def token_forgotten(self, uid: str) -> None: ...
 
+    def org_named(self, name: str, org_id: str) -> None: ...
+
     def org_seen(self, view: OrgView) -> None: ...
 
     def org_forgotten(self, name: str) -> None: ...
@@ -80,6 +82,9 @@ class IgnoreObserver:
         pass
 
     def token_forgotten(self, uid: str) -> None:
+        pass
+
+    def org_named(self, name: str, org_id: str) -> None:
         pass
 
     def org_seen(self, view: OrgView) -> None:

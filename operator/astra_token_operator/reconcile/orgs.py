@@ -189,6 +189,7 @@ class OrgCycle:
 
     async def _verify(self, org: AstraOrg, now: float) -> float:
         deps = self.deps
+        deps.observer.org_named(org.metadata.name, org.spec.org_id)  # its calls are counted under its name
         state = await verify_org(deps, org)
         if state.ready:
             self.verified_at = deps.clock()
