@@ -23,6 +23,9 @@ class OperatorConfig(BaseSettings):
     standalone: bool = False
     priority: int = 0
     peering_name: str = "astra-token-operator"
+    # How long a replica's keep-alive counts (Kopf's settings.peering.lifetime): a crashed active
+    # replica is taken over at most this long after its last keep-alive.
+    peering_lifetime_seconds: int = 60
     log_format: Literal["plain", "json"] = "plain"
     # DEBUG, INFO, WARNING or ERROR; --verbose is DEBUG.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -46,6 +46,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Only the Secrets this operator manages are watched, filtered by the apiserver.
     settings.watching.label_selectors["v1", "secrets"] = f"{LABEL_MANAGED}=true"
     settings.peering.standalone = config.standalone
+    settings.peering.lifetime = config.peering_lifetime_seconds
     assembly = assemble(config)
     if config.webhook_enabled:
         settings.admission.server = build_webhook_server(config, on_serving=assembly.health.webhook_started)
