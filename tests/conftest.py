@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 
-from testplatform.gobuild import ensure_controlplane, ensure_helm
+from testplatform.gobuild import ensure_controlplane, ensure_helm, ensure_promtool
 from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
 from testplatform.platform import Platform, start_platform
 
@@ -40,6 +40,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any("integration" in item.path.parts for item in session.items):
         _, controlplane_seconds = ensure_controlplane()
         _, helm_seconds = ensure_helm()
+        ensure_promtool()  # the alerting rules' checks
         session.config.stash[BUILD_SECONDS] = (controlplane_seconds, helm_seconds)
 
 
