@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import urllib.error
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -170,7 +171,7 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
 
         broken, broken_at = wait_for(failing, timeout=120, interval=1, what="the failing state in the scrape")
         operator.stop()
-        with pytest.raises(OSError):
+        with pytest.raises(urllib.error.URLError):
             operator.scrape()  # what Prometheus would see: up = 0
     finally:
         cluster.must_apply(root_token_secret(f"{refused_org}-root", fake_astra.admin_token(refused_id)))
