@@ -62,7 +62,7 @@ def assemble(config: OperatorConfig) -> Assembly:
     # answers, and (with metrics on) are counted.
     listeners: list[CallListener] = [runtime.wakeups.call_finished, health.call_finished]
     if config.metrics_enabled:
-        metrics = OperatorMetrics()
+        metrics = OperatorMetrics(mints_in_flight=lambda: len(runtime.in_flight_intents))
         process_collectors(metrics.registry)
         listeners.append(metrics.call_finished)
         observer = metrics

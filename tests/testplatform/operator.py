@@ -27,6 +27,8 @@ class OperatorProcess:
     metrics_port: int = 0  # the operator's own port: /metrics, /livez, /readyz
     webhook_port: int | None = None
     verbose: bool = True  # DEBUG logs: the suite proves even those hold no secret; benchmarks turn it off
+    standalone: bool = True  # False: Kopf peering (set ASTRA_OPERATOR_PEERING_NAME), with this priority
+    priority: int = 0
     logs: list[Path] = field(default_factory=list)
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
@@ -37,13 +39,17 @@ class OperatorProcess:
         env = {"ASTRA_OPERATOR_METRICS_PORT": str(self.metrics_port), **self.env, **(extra_env or {})}
         self.webhook_port = None
         if env.get("ASTRA_OPERATOR_WEBHOOK_ENABLED", "true").lower() != "false":
-            self.webhook_port = free_port()
+            # A port given in the env may be shared: Kopf listens with SO_REUSEPORT, so replicas on
+            # one port stand for a Service's endpoints (the kernel spreads connections, the
+            # survivor gets them all).
+            self.webhook_port = int(env.get("ASTRA_OPERATOR_WEBHOOK_PORT") or free_port())
             env["ASTRA_OPERATOR_WEBHOOK_PORT"] = str(self.webhook_port)
         log = self.log_dir / f"operator-{self.starts}.log"
         self.logs.append(log)
         self.child = Child(
             "operator",
-            [str(venv_tool("astra-token-operator")), "run", "--standalone",
+            [str(venv_tool("astra-token-operator")), "run",
+             *(["--standalone"] if self.standalone else [f"--priority={self.priority}"]),
              f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", *(["--verbose"] if self.verbose else [])],
             log_path=log, env=env, stdout=None,
         )

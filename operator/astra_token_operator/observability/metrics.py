@@ -60,10 +60,11 @@ class _Token:
 class OperatorMetrics:
     """The registry and everything that feeds it. ``clock`` is Unix time (scrape-time ages)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, clock: Callable[[], float] = time.time,
+                 mints_in_flight: Callable[[], int] = lambda: 0) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._clock = clock
+        self._mints_in_flight = mints_in_flight
         self._tokens: dict[str, _Token] = {}
         self._orgs: dict[str, OrgView] = {}
         self._org_names: dict[str, str] = {}  # Astra org id -> AstraOrg name
@@ -193,6 +194,8 @@ class OperatorMetrics:
         for (org, role, state), count in sorted(states.items()):
             tokens.add_metric([org, role, state], count)
         yield tokens
+        yield GaugeMetricFamily(f"{PREFIX}_mints_in_flight", "Mints between their ledger intent and their record "
+                                "right now (an Astra create may be under way)", value=self._mints_in_flight())
         queue = GaugeMetricFamily(f"{PREFIX}_org_queue_depth", "AstraTokens waiting for a mint (no live token, "
                                   "not Ready) or a renewal (due and not done), by org", labels=("org", "action"))
         for org_view in list(self._orgs.values()):  # every known org has both series, zero included
