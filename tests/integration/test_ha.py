@@ -182,17 +182,19 @@ def test_the_standby_takes_over_a_killed_replica_without_a_double_mint_or_a_late
     for name in bulk + renewing:
         cluster.wait_ready("astratokens", name, namespace, timeout=180)
     late: dict[str, float] = {}
+    by_standby = []
     for name in renewing:
         status = wait_for(lambda name=name: (body := cluster.token(name, namespace)).get("status", {}).get(
             "renewals", 0) >= 1 and body["status"], timeout=120, what=f"{name} renewed")
         renewed_at = from_rfc3339(status["lastRenewedAt"]).timestamp()
         late[name] = renewed_at - due[name]
+        if renewed_at >= int(killed_wall):  # pending when A died (A renews at most ~8 s early: jitter)
+            by_standby.append(name)
         assert renewed_at < from_rfc3339(issued[name]["leaseExpiresAt"]).timestamp(), f"{name}'s lease lapsed"
     worst = max(late.values())
-    overdue = [name for name in renewing if due[name] <= killed_wall + takeover]
-    print(f"HA: renewals due during the takeover: {len(overdue)}; the latest renewal came {worst:.1f} s after "
-          f"its due time")
-    assert overdue, "no renewal fell due during the takeover: the test did not test that"
+    print(f"HA: renewals pending at the kill, made by B: {len(by_standby)} of {RENEWING}; the latest renewal came "
+          f"{worst:.1f} s after its due time")
+    assert by_standby, "every renewal was made before the kill: the test did not test a takeover's renewals"
     assert worst <= takeover + 2, f"renewals later than the takeover ({takeover:.1f} s): {late}"
 
     tokens = [t for t in fake_astra.tokens(org_id) if not t.is_admin]
