@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export PYTHONPATH := tests
 export CGO_ENABLED := 0
 
-.PHONY: help venv lint test unit integration platform demo bench e2e-kind clean
+.PHONY: help venv lint node-prerequisites test unit integration platform demo bench e2e-kind clean
 
 help:
 	@echo "make demo      control plane + OpenBao + fake Astra + operator + examples, until Ctrl-C"
@@ -36,16 +36,20 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# The node's Debian packages (runc, buildah, mmdebstrap): installed when root, else named.
+node-prerequisites:
+	@./hack/node-prerequisites.sh
+
+test: lint node-prerequisites
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-integration: venv
+integration: venv node-prerequisites
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-platform: venv
+platform: venv node-prerequisites
 	$(BIN)/python -m testplatform
 
 demo: venv

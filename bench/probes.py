@@ -128,7 +128,8 @@ def count_lines(path: Path, start: int, end: int, key: Callable[[dict[str, Any]]
     return counts
 
 
-_LEDGER_WORDS = {"data", "metadata", "orgs", "tokens", "slots", "intents", "deletions", "astra-tokens"}
+_LEDGER_WORDS = {"data", "metadata", "orgs", "tokens", "slots", "intents", "deletions", "astra-tokens",
+                 "credentials", "layout", "migrations"}
 
 
 def vault_path_shape(path: str) -> str:

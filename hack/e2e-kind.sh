@@ -2,6 +2,12 @@
 # `make e2e-kind`: the integration suite against a kind cluster instead of the
 # built-in control plane. OpenBao, the fake Astra and the operator run on the
 # host, as in `make test`. Needs a working Docker engine and the kind binary.
+#
+# The in-cluster tests (pytest -m node: the operator as the chart's pod, pods
+# mounting its Secrets) are skipped here, with the reason in pytest's summary:
+# kind's pods cannot reach OpenBao and the fake Astra on this machine's
+# loopback. `make test` runs them on the suite's own node. Never run on the
+# machines this project is developed on (no Docker engine with images, no kind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

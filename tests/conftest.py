@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,14 +19,17 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 
-from testplatform.gobuild import ensure_controlplane, ensure_helm, ensure_promtool
+from testplatform.gobuild import ensure_controlplane, ensure_helm, ensure_node_binaries, ensure_promtool
+from testplatform.imagebuild import ensure_operator_image, image_build_unsupported_reason
 from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
+from testplatform.node import Node, node_unsupported_reason, start_node
 from testplatform.platform import Platform, start_platform
 
 KubectlFn = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
+NODE_BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,14 +38,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+KIND_REASON = (
+    "make e2e-kind: pods on kind's node cannot reach the test OpenBao and fake Astra, which listen on "
+    "this machine's loopback, and an AstraOrg accepts plain http (the fake's) on loopback only; the "
+    "in-cluster tests run on the suite's own node (make test)")
+
+
+def node_unavailable() -> str | None:
+    """Why the node tests cannot run on this machine (None: they can). `make test` installs the
+    missing Debian packages first when it runs as root (hack/node-prerequisites.sh)."""
+    if os.environ.get("ASTRA_E2E_KUBECONFIG"):
+        return KIND_REASON
+    return node_unsupported_reason() or image_build_unsupported_reason()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build the Go tools before any test runs, so a cold build (minutes, on a fresh
-    machine) is not counted against the first test's timeout; cached, this is instant."""
+    """Build the Go tools (and, for node tests, the node and the operator's image) before any
+    test runs, so a cold build (minutes, on a fresh machine) is not counted against the first
+    test's timeout; cached, this is instant."""
     if any("integration" in item.path.parts for item in session.items):
         _, controlplane_seconds = ensure_controlplane()
         _, helm_seconds = ensure_helm()
         ensure_promtool()  # the alerting rules' checks
         session.config.stash[BUILD_SECONDS] = (controlplane_seconds, helm_seconds)
+    if any(item.get_closest_marker("node") for item in session.items) and node_unavailable() is None:
+        _, node_seconds = ensure_node_binaries()
+        _, _, image_seconds = ensure_operator_image()
+        session.config.stash[NODE_BUILD_SECONDS] = (node_seconds, image_seconds)
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +84,44 @@ def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     finally:
         os.environ["PATH"] = old_path
         started.stop()
+
+
+# --- the node ----------------------------------------------------------------
+
+def _print_past_capture(request: pytest.FixtureRequest, text: str) -> None:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        print("\n" + text, flush=True)
+
+
+@pytest.fixture(scope="session")
+def node(platform: Platform, request: pytest.FixtureRequest) -> Iterator[Node]:
+    """The kubelet and containerd beside the control plane, started the first time a test
+    needs pods to run, torn down (containers, mounts, cgroups) before the control plane."""
+    reason = node_unavailable()
+    if reason is not None:
+        pytest.skip(f"this machine cannot run the node: {reason}")
+    binaries, _ = ensure_node_binaries()
+    kubelet, _ = ensure_controlplane()
+    started = start_node(binaries, kubelet, platform.controlplane, platform.work_dir / "node")
+    node_seconds, image_seconds = request.config.stash.get(NODE_BUILD_SECONDS, (0.0, 0.0))
+    _print_past_capture(request, "\n".join([
+        f"platform: node build {node_seconds:.1f} s, operator image build {image_seconds:.1f} s (0 when cached)",
+        f"platform: node (containerd + kubelet) ready in {started.ready_seconds:.1f} s"]))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def operator_image(node: Node, request: pytest.FixtureRequest) -> str:
+    """The operator's image, built from the Dockerfile and imported into the node: its reference."""
+    archive, reference, _ = ensure_operator_image()
+    started = time.monotonic()
+    node.import_image(archive)
+    _print_past_capture(request, f"platform: operator image imported in {time.monotonic() - started:.1f} s")
+    return reference
 
 
 # --- Kubernetes -------------------------------------------------------------

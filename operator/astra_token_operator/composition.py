@@ -67,7 +67,8 @@ def assemble(config: OperatorConfig) -> Assembly:
         listeners.append(metrics.call_finished)
         observer = metrics
     listener = fan_out(*listeners)
-    ledger = Ledger.from_config(config, listener=listener)
+    # Records wait until the start-up handler has checked (and migrated) the ledger's layout.
+    ledger = Ledger.from_config(config, listener=listener, layout_checked=False)
     astra = AstraClients(listener=listener)
     kube = Kube.from_environment(listener=listener)
     deps = Deps(config=config, ledger=ledger, astra=astra, kube=kube, runtime=runtime, observer=observer)

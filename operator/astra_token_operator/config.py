@@ -66,6 +66,12 @@ class OperatorConfig(BaseSettings):
     # A safety net only: the label-selected Secret watch reports edits and deletions at once.
     drift_check_interval_seconds: float = 600.0
     intent_sweep_interval_seconds: float = 300.0
+    # Restarts of one workload asked for by several tokens within this window are one restart.
+    restart_window_seconds: float = 30.0
+    # How long a restarted workload may take to roll out before a Warning; the token it replaced is
+    # then revoked at its own max expiry. And how often a rollout in progress is looked at.
+    rollout_timeout_seconds: float = 1800.0
+    rollout_poll_seconds: float = 5.0
 
     # Fault injection for the crash-safety tests only: names of points in the
     # mint where the process kills itself with SIGKILL (see reconcile/minting.py).

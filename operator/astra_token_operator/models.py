@@ -179,15 +179,31 @@ class AstraRoleSpec(_Model):
 # ---------------------------------------------------------------- AstraToken
 
 
+class SecretShapeSpec(_Model):
+    """spec.secret.template: a preset shape, and keys rendered from templates over it."""
+
+    preset: Literal["default", "env", "properties", "dotenv"] = "default"
+    data: dict[str, str] = Field(default_factory=dict)
+
+
 class SecretTemplate(_Model):
     name: str | None = None
+    type: str = "Opaque"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    template: SecretShapeSpec | None = None
+
+
+class LabelSelectorSpec(_Model):
+    match_labels: dict[str, str] = Field(default_factory=dict)
 
 
 class RolloutRestartTarget(_Model):
-    kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
-    name: str
+    """A workload to restart after a rotation: by name, or every one of its kind whose labels match."""
+
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet", "Rollout"]
+    name: str | None = None
+    selector: LabelSelectorSpec | None = None
 
 
 class AstraTokenSpec(_Model):
@@ -282,6 +298,8 @@ class AstraTokenStatus(_Model):
     created_by: str | None = None
     next_action: str | None = None
     next_action_at: Timestamp | None = None
+    restarts: int | None = None  # workload restarts this AstraToken caused
+    last_restarted_at: Timestamp | None = None
     observed_generation: int | None = None
 
 

@@ -1,9 +1,12 @@
-"""What the ledger stores: token records, uniqueness slots and mint intents.
+"""What the ledger stores: token records, their credentials, uniqueness slots
+and mint intents.
 
 Stored as KV v2 data with camelCase keys (as `bao kv get` shows them) and
 times as RFC 3339 UTC strings. Token and client secret are SecretStr: repr,
 str and a default ``model_dump_json()`` print ``**********``; only
-``to_storage()`` — the storage boundary — reveals them."""
+``to_storage()`` — the storage boundary — reveals them. A token record's
+stored form (``audit_storage``) never holds them: they live in a
+``TokenCredentials`` of their own, at a path an auditor's policy leaves out."""
 
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ from pydantic.alias_generators import to_camel
 
 from astra_token_operator.times import to_rfc3339
 
-SCHEMA_VERSION = 1
+# 2: the token and client secret moved out of the record into its credentials (1 kept them inline).
+SCHEMA_VERSION = 2
+SECRET_KEYS = ("token", "clientSecret")  # what a record of schema 1 held inline
 M = TypeVar("M", bound=BaseModel)
 _REVEAL = "reveal_secrets"  # serialization context flag, set only by to_storage()
 
@@ -92,6 +97,8 @@ class RecordAction(StrEnum):
     DELETED_EXTERNALLY = "deleted-externally"
     ABANDONED = "abandoned"
     RESTARTED = "restarted"  # the workloads named by the AstraToken were restarted for this token
+    ROLLOUT_FINISHED = "rollout-finished"  # (superseded) the workloads holding it rolled out
+    ROLLOUT_STUCK = "rollout-stuck"  # (superseded) their rollout did not finish in time
 
 
 class Principal(_Stored):
@@ -116,10 +123,23 @@ class OwnerRef(_Stored):
     namespace: str | None = None
 
 
-class TokenRecord(_Stored):
+class TokenCredentials(_Stored):
+    """The secret material of one Astra token, written once when it is minted, apart from its
+    record, so that reading a record's history never shows a token."""
+
     schema_version: int = SCHEMA_VERSION
+    client_id: str
+    org_id: str
     token: StoredSecret
     client_secret: StoredSecret
+
+
+class TokenRecord(_Stored):
+    schema_version: int = SCHEMA_VERSION
+    # The secret material, in memory only: the ledger stores it as the record's TokenCredentials.
+    # None when the record was read without them (or they are missing from the ledger).
+    token: StoredSecret | None = None
+    client_secret: StoredSecret | None = None
     client_id: str
     org_id: str
     role_name: str
@@ -152,12 +172,35 @@ class TokenRecord(_Stored):
     # until they were. Kept in the record so a crash between publishing and restarting still restarts.
     restart_for: str | None = None
     requested_by: Principal | None = None  # who asked for this token (a rotate request); None: the schedule
+    restarted_at: UtcTime | None = None  # when its workloads were restarted for it
+    restarts: int = 0  # workload restarts this AstraToken caused, over all its tokens so far
+    # Superseded with workloads to restart: revoked only once their rollout finished (plus the grace
+    # period), never later than its own max expiry; rollout_stuck once that took too long (told once).
+    awaiting_rollout: bool = False
+    rollout_stuck: bool = False
 
     @model_validator(mode="after")
     def _default_lease_id(self) -> TokenRecord:
         if not self.lease_id:
             object.__setattr__(self, "lease_id", lease_id_for(self.org_id, self.client_id))
         return self
+
+    def audit_storage(self) -> dict[str, Any]:
+        """The record as the ledger stores it: everything but the secret material."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"token", "client_secret"})
+        data["schemaVersion"] = SCHEMA_VERSION
+        return data
+
+    @property
+    def credentials(self) -> TokenCredentials | None:
+        """The token and client secret, when this record carries them."""
+        if self.token is None or self.client_secret is None:
+            return None
+        return TokenCredentials(client_id=self.client_id, org_id=self.org_id, token=self.token,
+                                client_secret=self.client_secret)
+
+    def with_credentials(self, credentials: TokenCredentials) -> TokenRecord:
+        return self.model_copy(update={"token": credentials.token, "client_secret": credentials.client_secret})
 
     # --- transitions: each returns the next version of the record ------------------------------
 
@@ -177,13 +220,23 @@ class TokenRecord(_Stored):
         """The Secret was put back from this record (deleted or edited by someone)."""
         return self.model_copy(update={"last_action": RecordAction.RESTORED, "actor": actor})
 
-    def restarted(self, *, actor: Principal) -> TokenRecord:
-        return self.model_copy(update={"restart_for": None, "last_action": RecordAction.RESTARTED,
-                                       "actor": actor})
+    def restarted(self, *, at: datetime, workloads: int, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"restart_for": None, "restarted_at": at, "restarts": self.restarts + workloads,
+                                       "last_action": RecordAction.RESTARTED, "actor": actor})
 
-    def superseded(self, *, by: str, revoke_after: datetime, actor: Principal) -> TokenRecord:
+    def superseded(self, *, by: str, revoke_after: datetime, actor: Principal,
+                   awaiting_rollout: bool = False) -> TokenRecord:
         return self.model_copy(update={"state": RecordState.SUPERSEDED, "superseded_by": by,
-                                       "revoke_after": revoke_after, "last_action": RecordAction.SUPERSEDED,
+                                       "revoke_after": revoke_after, "awaiting_rollout": awaiting_rollout,
+                                       "last_action": RecordAction.SUPERSEDED, "actor": actor})
+
+    def rollout_finished(self, *, revoke_after: datetime, actor: Principal) -> TokenRecord:
+        """The workloads that held this (superseded) token have rolled out: revoke after the grace."""
+        return self.model_copy(update={"awaiting_rollout": False, "revoke_after": revoke_after,
+                                       "last_action": RecordAction.ROLLOUT_FINISHED, "actor": actor})
+
+    def rollout_taking_too_long(self, *, actor: Principal) -> TokenRecord:
+        return self.model_copy(update={"rollout_stuck": True, "last_action": RecordAction.ROLLOUT_STUCK,
                                        "actor": actor})
 
     def revoked(self, *, at: datetime, actor: Principal, reason: str, state: RecordState = RecordState.REVOKED,

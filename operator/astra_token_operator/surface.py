@@ -46,17 +46,29 @@ ANNOTATION_RENEW = "astra-tokens.io/renew"  # value: the increment, a duration
 ANNOTATION_REVOKE = "astra-tokens.io/revoke"  # value: "now"
 ANNOTATION_ROTATE = "astra-tokens.io/rotate"  # value: a rotation id ("now", or one shared by a batch)
 ANNOTATION_REQUESTED_BY = "astra-tokens.io/requested-by"
+# Stamped by admission on each new request: the same request value set again is a new request.
+ANNOTATION_REQUEST_ID = "astra-tokens.io/request-id"
 REQUEST_ANNOTATIONS = (ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE)
 # A request on an AstraOrg: sync its roles from Astra now (spec.roleSync); removed when done.
 ANNOTATION_SYNC_ROLES = "astra-tokens.io/sync-roles"
-ANNOTATION_ABANDON = "astra-tokens.io/abandon"  # value: "true"; delete without revoking
+# Delete without revoking (value "true"). Setting it is a permission of its own: the verb
+# ABANDON_VERB on astratokens, checked at admission with a SubjectAccessReview; the webhook stamps
+# who set it (a principal as JSON) in ANNOTATION_ABANDONED_BY, which the ledger records.
+ANNOTATION_ABANDON = "astra-tokens.io/abandon"
+ANNOTATION_ABANDONED_BY = "astra-tokens.io/abandoned-by"
+ABANDON_VERB = "abandon"
+# On an AstraOrg or AstraRole: deleting it deletes the AstraTokens that use it first (each revoked
+# in Astra by its finalizer). Without it, deleting one that AstraTokens use is refused.
+ANNOTATION_CASCADE = "astra-tokens.io/cascade"  # value: "true"
 # On a rollout target's pod template, to restart its pods after a rotation.
 ANNOTATION_RESTARTED_AT = "astra-tokens.io/restartedAt"
-# On a managed Secret: the lease it publishes.
+# On a managed Secret: the lease it publishes and when that lease ends (whatever keys a template chose).
 ANNOTATION_LEASE_ID = "astra-tokens.io/lease-id"
+ANNOTATION_EXPIRES_AT = "astra-tokens.io/expires-at"
 
 CONDITION_READY = "Ready"
 CONDITION_ROLES_SYNCED = "RolesSynced"
+CONDITION_ROLLED_OUT = "RolledOut"  # an AstraToken's: the workloads restarted for its token rolled out
 
 
 class OrgReason(StrEnum):
@@ -104,6 +116,8 @@ class TokenReason(StrEnum):
     KUBERNETES_ERROR = "KubernetesError"  # the apiserver refused or could not take a write
     LEDGER_CONFLICT = "LedgerConflict"  # the ledger record keeps changing under the operator
     REVOKE_PENDING = "RevokePending"  # a deletion waits to revoke in Astra
+    ROLLOUT_STUCK = "RolloutStuck"  # (RolledOut) a restarted workload did not finish rolling out in time
+    ROLLED_OUT = "RolledOut"  # (RolledOut) it did, later
 
 
 class EventReason(StrEnum):
@@ -118,4 +132,12 @@ class EventReason(StrEnum):
     SECRET_RESTORED = "SecretRestored"  # noqa: S105 (a reason, not a password)
     ROLLOUT_RESTARTED = "RolloutRestarted"
     ROLLOUT_RESTART_FAILED = "RolloutRestartFailed"
+    ROLLOUT_STUCK = "RolloutStuck"
     ABANDONED = "Abandoned"
+
+
+class DependentsReason(StrEnum):
+    """Events about an AstraOrg or AstraRole being deleted while AstraTokens use it."""
+
+    CASCADE_DELETING = "CascadeDeleting"  # its AstraTokens are being deleted (and revoked) first
+    WAITING_FOR_TOKENS = "WaitingForTokens"  # it goes once the AstraTokens that use it are gone

@@ -35,6 +35,10 @@ func apiserverArgs(p *pki, dataDir string, etcdPort, securePort int) []string {
 		"--service-account-signing-key-file=" + p.SASigningKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
+		// kubectl logs/exec: the apiserver calls the kubelet as the admin.
+		"--kubelet-client-certificate=" + p.AdminCert,
+		"--kubelet-client-key=" + p.AdminKey,
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		// No kubelet, no nodes: the "kubernetes" Service endpoints would point
 		// at a loopback address, which endpoint validation refuses.
 		"--endpoint-reconciler-type=none",

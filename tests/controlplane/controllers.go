@@ -12,8 +12,11 @@ import (
 )
 
 // controllers is the cut-down kube-controller-manager: what an operator's
-// tests rely on without a kubelet (ownerReference GC, namespace deletion,
-// default ServiceAccounts, aggregated admin/edit/view roles, kube-root-ca.crt).
+// tests rely on (ownerReference GC, namespace deletion, default
+// ServiceAccounts, aggregated admin/edit/view roles, kube-root-ca.crt) and the
+// workload controllers that turn Deployments, StatefulSets, DaemonSets and
+// Jobs into pods for the node. No IPAM or route controllers: the one node is on
+// the host network.
 var controllers = []string{
 	"garbage-collector-controller",
 	"namespace-controller",
@@ -21,6 +24,15 @@ var controllers = []string{
 	"serviceaccount-token-controller",
 	"clusterrole-aggregation-controller",
 	"root-ca-certificate-publisher-controller",
+	"deployment-controller",
+	"replicaset-controller",
+	"statefulset-controller",
+	"daemonset-controller",
+	"job-controller",
+	"endpointslice-controller",
+	// Removes the not-ready taint the kubelet registers the node with, once
+	// the node reports Ready.
+	"node-lifecycle-controller",
 }
 
 func controllerManagerArgs(p *pki, kubeconfig string) []string {

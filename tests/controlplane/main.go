@@ -1,6 +1,9 @@
-// Command controlplane runs a real Kubernetes control plane without a kubelet
-// (embedded etcd, kube-apiserver and a cut-down kube-controller-manager) in one
+// Command controlplane runs a real Kubernetes control plane (embedded etcd,
+// kube-apiserver, kube-scheduler and a cut-down kube-controller-manager) in one
 // process, on 127.0.0.1 and free ports, for the astra-token-operator tests.
+//
+// `controlplane kubelet <flags>` runs the upstream kubelet instead, in a
+// process of its own: the test platform starts it beside containerd.
 //
 // It prints exactly one line on stdout when the cluster is usable:
 //
@@ -21,11 +24,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	apiapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 )
 
 const serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
@@ -43,6 +49,9 @@ type readyInfo struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "kubelet" {
+		os.Exit(runKubelet(os.Args[2:]))
+	}
 	dataDir := flag.String("data-dir", "", "directory for certificates, kubeconfig and etcd data (required)")
 	exitOnStdinClose := flag.Bool("exit-on-stdin-close", false, "stop when stdin reaches EOF")
 	readyTimeout := flag.Duration("ready-timeout", 120*time.Second, "give up if the cluster is not usable by then")
@@ -94,7 +103,10 @@ func run(dataDir string, exitOnStdinClose bool, readyTimeout time.Duration) erro
 		return err
 	}
 
-	failed := make(chan error, 2)
+	apiURL, _ := url.Parse(server)
+	apiapp.SetServiceResolverForTests(&podServiceResolver{kubeconfig: kubeconfig, server: apiURL})
+
+	failed := make(chan error, 3)
 	apiDone := make(chan struct{})
 	go func() {
 		defer close(apiDone)
@@ -115,6 +127,11 @@ func run(dataDir string, exitOnStdinClose bool, readyTimeout time.Duration) erro
 	go func() {
 		if err := runControllerManager(ctx, controllerManagerArgs(p, kubeconfig)); err != nil && ctx.Err() == nil {
 			failed <- fmt.Errorf("kube-controller-manager: %w", err)
+		}
+	}()
+	go func() {
+		if err := runScheduler(ctx, kubeconfig); err != nil && ctx.Err() == nil {
+			failed <- fmt.Errorf("kube-scheduler: %w", err)
 		}
 	}()
 	// The default ServiceAccount appears once the serviceaccount controller

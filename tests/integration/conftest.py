@@ -3,6 +3,7 @@ process, and a verified org and role shared by the tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,15 +12,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from astra_token_operator.config import OperatorConfig
 from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token
 from testplatform.examples import CRDS
 from testplatform.operator import OperatorProcess, operator_env
 from testplatform.platform import Platform
+from testplatform.processes import free_port
 from testplatform.waiting import wait_for
 
 GROUP, VERSION = "astra-tokens.io", "v1alpha1"
@@ -109,6 +113,24 @@ class Cluster:
         wait_for(lambda: self.get(plural, name, namespace) is None, timeout, what=f"{plural} {name} deleted")
 
 
+@pytest.fixture(scope="module")
+def helm(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """helm(*args) as the cluster admin, with its own config and cache directories."""
+    home = tmp_path_factory.mktemp("helm-home")
+    env = {**os.environ, "KUBECONFIG": str(platform.controlplane.kubeconfig),
+           "HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
+           "HELM_DATA_HOME": str(home / "data")}
+
+    def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(platform.helm), *args], capture_output=True, text=True, env=env,
+                                timeout=timeout, check=False)
+        if check:
+            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def cluster(k8s_api: k8s.ApiClient, kubectl: Any) -> Cluster:
     return Cluster(k8s_api, kubectl)
@@ -143,6 +165,12 @@ def operator_namespace(k8s_api: k8s.ApiClient) -> str:
     return OPERATOR_NAMESPACE
 
 
+# Delivery timings short enough for tests to see them: restarts batched over 3 s, a rollout in
+# progress looked at every second and told about after 15 s.
+SUITE_TIMING = {"ASTRA_OPERATOR_RESTART_WINDOW_SECONDS": "3", "ASTRA_OPERATOR_ROLLOUT_POLL_SECONDS": "1",
+                "ASTRA_OPERATOR_ROLLOUT_TIMEOUT_SECONDS": "15"}
+
+
 def e2e_webhook_settings() -> dict[str, str]:
     """make e2e-kind: the apiserver runs in a container and reaches the operator on the host
     through the Docker bridge, not through 127.0.0.1."""
@@ -159,12 +187,81 @@ def operator(platform: Platform, crds: Path, operator_namespace: str,
         env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
             vault_token=platform.openbao.token, operator_namespace=operator_namespace,
-            extra=e2e_webhook_settings(),
+            extra={**e2e_webhook_settings(), **SUITE_TIMING},
         ),
     )
     process.start()
     yield process
     process.stop()
+
+
+# --- the operator as a pod (on the test node) ---------------------------------------------------
+
+SUITE_WEBHOOK_CONFIGURATION = OperatorConfig.model_fields["webhook_configuration_name"].default
+VAULT_TOKEN_SECRET = "vault-token"  # in a pod release's namespace: the test OpenBao's token
+
+
+def set_webhooks(kubectl: Any, configuration: str, webhooks: list[dict[str, Any]] | None) -> None:
+    """Admin surgery on both webhook configurations: None deletes them."""
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        if webhooks is None:
+            result = kubectl("delete", kind, configuration, "--ignore-not-found")
+        else:
+            result = kubectl("patch", kind, configuration, "--type=merge", "-p", json.dumps({"webhooks": webhooks}))
+        assert result.returncode == 0, result.stderr
+
+
+def webhook_names(kubectl: Any, configuration: str) -> list[str]:
+    found = kubectl("get", "validatingwebhookconfiguration", configuration, "-o", "json", "--ignore-not-found")
+    assert found.returncode == 0, found.stderr
+    return [hook["name"] for hook in (json.loads(found.stdout or "{}").get("webhooks") or [])]
+
+
+@contextlib.contextmanager
+def suite_operator_aside(operator: OperatorProcess, kubectl: Any) -> Iterator[None]:
+    """One operator at a time acts on the cluster's objects: the suite's is stopped, and its
+    persistent webhooks (failurePolicy Fail, pointing at its own process) removed, while another
+    stands in; then it starts again and re-creates them."""
+    operator.stop()
+    set_webhooks(kubectl, SUITE_WEBHOOK_CONFIGURATION, None)
+    try:
+        yield
+    finally:
+        operator.start()
+        wait_for(lambda: webhook_names(kubectl, SUITE_WEBHOOK_CONFIGURATION), timeout=30,
+                 what="the suite's operator to re-create its webhooks")
+
+
+@pytest.fixture(scope="session")
+def pod_values(platform: Platform, operator_image: str) -> Callable[[], dict[str, Any]]:
+    """pod_values() -> chart values that run the operator as a pod on the test node: the image
+    built from the Dockerfile; the host network (the node's only network) with free host ports;
+    the test OpenBao with the token in the release namespace's Secret VAULT_TOKEN_SECRET; and
+    the apiserver's loopback address, since no kube-proxy serves the `kubernetes` Service."""
+    repository, tag = operator_image.rsplit(":", 1)
+    apiserver = urlparse(platform.controlplane.server)
+
+    def values() -> dict[str, Any]:
+        return {
+            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            "hostNetwork": True,
+            "livenessPort": free_port(), "webhook": {"port": free_port()}, "metrics": {"port": free_port()},
+            "vault": {"address": platform.openbao.addr, "auth": "token",
+                      "tokenSecret": {"name": VAULT_TOKEN_SECRET}},
+            "verbose": True,
+            "delivery": {"restartWindowSeconds": 3, "rolloutTimeoutSeconds": 60, "rolloutPollSeconds": 1},
+            "extraEnv": [{"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.hostname},
+                         {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver.port)}],
+        }
+
+    return values
+
+
+def release_pods_ready(core: k8s.CoreV1Api, namespace: str, release: str) -> list[k8s.V1Pod]:
+    """The release's operator pods that are Ready (not being deleted)."""
+    listed = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={release}").items
+    return [p for p in listed if p.metadata.deletion_timestamp is None
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,7 @@ REFUSED: dict[str, tuple[Callable[[str], Manifest], str]] = {
     ),
     "token restart target listed twice": (
         lambda n: token(n, rolloutRestartTargets=_targets(1) * 2),
-        "Duplicate value",
+        "lists the same workload twice",
     ),
     "token with 21 restart targets": (
         lambda n: token(n, rolloutRestartTargets=_targets(21)),

@@ -3,17 +3,15 @@ real control plane, and its RBAC is exactly enough: an operator authenticated
 as the chart's ServiceAccount, with the chart's flags, issues and revokes a
 token, and that ServiceAccount cannot do what the operator never does.
 
-Pods never run here (there is no kubelet): the RBAC proof runs the operator as
-a local process with the ServiceAccount's token, which is what the pod would
-present to the apiserver."""
+The RBAC proof runs the operator as the chart's pod on the test node (the image
+built from the Dockerfile), so it holds the ServiceAccount's token and nothing else."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
-import os
-import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,40 +23,30 @@ import yaml
 from cryptography import x509
 from kubernetes import client as k8s
 
-from astra_token_operator.config import OperatorConfig
 from astra_token_operator.fake_astra import FakeAstraThread
 from astra_token_operator.surface import ANNOTATION_CREATED_BY
-from integration.conftest import GROUP, OPERATOR_NAMESPACE, VERSION, Cluster, root_token_secret, wait_for
-from testplatform.kube import KubeconfigFactory
-from testplatform.operator import OperatorProcess, operator_env
-from testplatform.paths import REPO_ROOT, venv_tool
+from integration.conftest import (
+    GROUP,
+    OPERATOR_NAMESPACE,
+    VAULT_TOKEN_SECRET,
+    VERSION,
+    Cluster,
+    release_pods_ready,
+    root_token_secret,
+    suite_operator_aside,
+    wait_for,
+    webhook_names,
+)
+from testplatform.operator import OperatorProcess
+from testplatform.paths import REPO_ROOT
 from testplatform.platform import Platform
-from testplatform.processes import Child, free_port
 
 CHART = REPO_ROOT / "helm" / "astra-token-operator"
 DEPLOY = REPO_ROOT / "deploy"
 Manifest = dict[str, Any]
 
 
-# --- helm ----------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def helm(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """helm(*args) as the cluster admin, with its own config and cache directories."""
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {**os.environ, "KUBECONFIG": str(platform.controlplane.kubeconfig),
-           "HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
-           "HELM_DATA_HOME": str(home / "data")}
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(platform.helm), *args], capture_output=True, text=True, env=env,
-                                timeout=120, check=False)
-        if check:
-            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result
-
-    return run
-
+# --- helm (the `helm` fixture is in integration/conftest.py) ----------------------------------------
 
 def documents(text: str) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
@@ -107,8 +95,9 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
     docs = render(helm)
     fullname = "ato-astra-token-operator"
     assert kinds(docs) == sorted([
-        "ClusterKopfPeering", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment",
-        "MutatingWebhookConfiguration", "Secret", "Service", "ServiceAccount", "ValidatingWebhookConfiguration",
+        "ClusterKopfPeering", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
+        "Deployment", "MutatingWebhookConfiguration", "Secret", "Service", "ServiceAccount",
+        "ValidatingWebhookConfiguration",
         "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "PodDisruptionBudget",
         "Service",  # metrics
     ])
@@ -133,6 +122,10 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
     assert operator["securityContext"]["readOnlyRootFilesystem"] is True
     assert operator["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert operator["securityContext"]["allowPrivilegeEscalation"] is False
+
+    # Delivery's timings reach the operator's settings (the pod release sets them short and relies on it).
+    assert (env["ASTRA_OPERATOR_RESTART_WINDOW_SECONDS"], env["ASTRA_OPERATOR_ROLLOUT_TIMEOUT_SECONDS"],
+            env["ASTRA_OPERATOR_ROLLOUT_POLL_SECONDS"]) == ("30", "1800", "5")
 
     # Peering: the operator keeps alive in the object the chart creates, and may patch only that one.
     peering = one(docs, "ClusterKopfPeering")["metadata"]["name"]
@@ -165,6 +158,15 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
         x509.DNSName)
     assert f"{service['metadata']['name']}.astra-system.svc" in names  # what the apiserver connects to
     cert.verify_directly_issued_by(ca)
+
+    # Abandoning: a ClusterRole with the one verb, aggregated into nothing and bound to no one.
+    abandon = one(docs, "ClusterRole", f"{fullname}-abandon")
+    assert abandon["rules"] == [{"apiGroups": ["astra-tokens.io"], "resources": ["astratokens"],
+                                 "verbs": ["abandon"]}]
+    assert not [key for key in abandon["metadata"]["labels"] if "aggregate" in key]
+    assert [doc["roleRef"]["name"] for doc in docs if doc["kind"] == "ClusterRoleBinding"] == [fullname]
+    assert not [doc for doc in docs if doc["kind"] == "ClusterRole" and "abandon" in str(doc.get("rules"))
+                and doc["metadata"]["name"] != abandon["metadata"]["name"]]
 
     # Nothing optional unless asked for.
     assert not [doc for doc in docs if doc["kind"] in {"NetworkPolicy", "Certificate", "ServiceMonitor",
@@ -255,20 +257,31 @@ SHARED_ORGS = (f"rootTokenNamespaces[0]={OPERATOR_NAMESPACE}", "replicas=1")  # 
 
 
 @contextlib.contextmanager
-def installed(helm: Any, k8s_api: k8s.ApiClient, *sets: str) -> Iterator[Release]:
-    """The chart installed into a fresh namespace, uninstalled afterwards."""
+def installed(helm: Any, k8s_api: k8s.ApiClient, *sets: str, values: Manifest | None = None,
+              vault_token: str | None = None) -> Iterator[Release]:
+    """The chart installed into a fresh namespace, uninstalled afterwards. With `values` (e.g.
+    pod_values(): an operator that runs on the node) and the test OpenBao's token, which goes
+    into the namespace's Secret VAULT_TOKEN_SECRET before the pod starts."""
     suffix = uuid.uuid4().hex[:6]
     release = Release(name=f"ato-{suffix}", namespace=f"ato-chart-{suffix}",
                       fullname=f"ato-{suffix}-astra-token-operator")
-    helm("install", release.name, str(CHART), "--namespace", release.namespace, "--create-namespace",
-         "--set", "crds.enabled=false",  # the suite applied the CRDs itself
-         *[arg for value in sets for arg in ("--set", value)])
+    core = k8s.CoreV1Api(k8s_api)
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=release.namespace)))
+    if vault_token is not None:
+        core.create_namespaced_secret(release.namespace, k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name=VAULT_TOKEN_SECRET), string_data={"token": vault_token}))
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
+        yaml.safe_dump(values or {}, values_file)
+        values_file.flush()
+        helm("install", release.name, str(CHART), "--namespace", release.namespace, "-f", values_file.name,
+             "--set", "crds.enabled=false",  # the suite applied the CRDs itself
+             *[arg for value in sets for arg in ("--set", value)])
     release.manifest = documents(helm("get", "manifest", release.name, "--namespace", release.namespace).stdout)
     try:
         yield release
     finally:
         helm("uninstall", release.name, "--namespace", release.namespace, "--wait", check=False)
-        k8s.CoreV1Api(k8s_api).delete_namespace(release.namespace)
+        core.delete_namespace(release.namespace)
 
 
 @pytest.fixture(scope="module")
@@ -322,6 +335,8 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("patch", "astratokens.astra-tokens.io", "--subresource=status", "-n", "default"),
         ("patch", f"validatingwebhookconfigurations/{configuration}"),
         ("patch", f"clusterkopfpeerings.kopf.dev/{release.fullname}"),
+        ("create", "subjectaccessreviews.authorization.k8s.io"),  # may this user abandon AstraTokens?
+        ("delete", "astratokens.astra-tokens.io", "-n", "default"),  # an org or role deleted with cascade
     ]
     must_not = [
         ("delete", "namespaces"),
@@ -332,7 +347,6 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("get", "configmaps", "-n", "kube-system"),
         ("update", "deployments", "-n", "default"),  # a rollout restart is a patch, nothing more
         ("patch", "secrets", "-n", "default"),
-        ("delete", "astratokens.astra-tokens.io", "-n", "default"),
         ("create", "astraorgs.astra-tokens.io"),
         ("patch", "validatingwebhookconfigurations/someone-elses"),
         ("delete", f"validatingwebhookconfigurations/{configuration}"),
@@ -340,6 +354,7 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("impersonate", "users"),
         ("create", "serviceaccounts", "--subresource=token", "-n", ns),
         ("create", "events.events.k8s.io", "-n", "default"),
+        ("abandon", "astratokens.astra-tokens.io", "-n", "default"),
     ]
     assert [args for args in must if not can_i(kubectl, sa, *args)] == []
     assert [args for args in must_not if can_i(kubectl, sa, *args)] == []
@@ -359,6 +374,7 @@ def test_edit_users_get_astratokens_in_their_namespace_but_not_orgs_or_roles(
              timeout=30, what="edit and view to include AstraTokens")
 
     assert can_i(kubectl, "alice", "delete", "astratokens.astra-tokens.io", "-n", team)
+    assert not can_i(kubectl, "alice", "abandon", "astratokens.astra-tokens.io", "-n", team)  # never by default
     assert not can_i(kubectl, "alice", "create", "astratokens.astra-tokens.io", "-n", "default")
     assert not can_i(kubectl, "alice", "create", "astraorgs.astra-tokens.io")
     assert not can_i(kubectl, "alice", "create", "astraroles.astra-tokens.io")
@@ -366,127 +382,73 @@ def test_edit_users_get_astratokens_in_their_namespace_but_not_orgs_or_roles(
     assert not can_i(kubectl, "victor", "create", "astratokens.astra-tokens.io", "-n", team)
 
 
-# --- the RBAC proof: the operator, as the chart's ServiceAccount ------------------------------------
-
-@dataclass
-class ChartOperatorProcess(OperatorProcess):
-    """The operator started with the chart's container arguments (only the
-    liveness address moves to loopback), not the suite's --standalone."""
-
-    args: list[str] = field(default_factory=list)
-
-    def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
-        self.starts += 1
-        self.liveness_port = free_port()
-        log = self.log_dir / f"chart-operator-{self.starts}.log"
-        self.logs.append(log)
-        local_liveness = f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz"
-        args = [local_liveness if arg.startswith("--liveness=") else arg for arg in self.args]
-        self.child = Child("chart-operator", [str(venv_tool("astra-token-operator")), "run", *args],
-                           log_path=log, env={**self.env, **(extra_env or {})}, stdout=None)
-        if wait:
-            self.wait_ready()
-
-
-# In a pod the webhook is reached through the chart's Service with the chart's certificate; a
-# local process is reached at a URL with a certificate of its own (as the suite's operator is).
-SUITE_WEBHOOK_CONFIGURATION = OperatorConfig.model_fields["webhook_configuration_name"].default
-POD_ONLY_SETTINGS = ("WEBHOOK_LISTEN_ADDR", "WEBHOOK_PORT", "WEBHOOK_CERT_FILE", "WEBHOOK_KEY_FILE",
-                     "WEBHOOK_CA_FILE", "WEBHOOK_SERVICE_NAME", "WEBHOOK_SERVICE_NAMESPACE", "WEBHOOK_SERVICE_PORT")
-
-
-def chart_operator(release: Release, platform: Platform, kubeconfig: Path, log_dir: Path) -> ChartOperatorProcess:
-    operator_container = container(release.manifest)
-    assert operator_container["command"] == ["astra-token-operator", "run"]
-    chart_settings = {key: value for key, value in plain_env(release.manifest).items()
-                      if key.removeprefix("ASTRA_OPERATOR_") not in POD_ONLY_SETTINGS}
-    assert chart_settings["ASTRA_OPERATOR_WEBHOOK_ENABLED"] == "true"
-    # Vault is the test OpenBao with token auth; the namespace comes from the downward API in a pod.
-    local = operator_env(kubeconfig=kubeconfig, vault_addr=platform.openbao.addr, vault_token=platform.openbao.token,
-                         operator_namespace=release.namespace,
-                         extra={"ASTRA_OPERATOR_VAULT_AUTH": "token", "POD_ID": "chart-rbac-proof"})
-    return ChartOperatorProcess(log_dir=log_dir, env={**chart_settings, **local}, args=operator_container["args"])
-
-
-def set_webhooks(kubectl: Any, configuration: str, webhooks: list[Manifest] | None) -> None:
-    """Admin surgery on both webhook configurations: None deletes them."""
-    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
-        if webhooks is None:
-            result = kubectl("delete", kind, configuration, "--ignore-not-found")
-        else:
-            result = kubectl("patch", kind, configuration, "--type=merge", "-p", json.dumps({"webhooks": webhooks}))
-        assert result.returncode == 0, result.stderr
-
-
-def webhook_names(kubectl: Any, configuration: str) -> list[str]:
-    found = kubectl("get", "validatingwebhookconfiguration", configuration, "-o", "json", "--ignore-not-found")
-    assert found.returncode == 0, found.stderr
-    return [hook["name"] for hook in (json.loads(found.stdout or "{}").get("webhooks") or [])]
-
+# --- the RBAC proof: the operator pod, as the chart's ServiceAccount ---------------------------------
 
 def manifest(kind: str, name: str, spec: Manifest, namespace: str | None = None) -> str:
     metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
     return json.dumps({"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": metadata, "spec": spec})
 
 
-def prove_rbac_suffices(release: Release, tenant: str, *, platform: Platform, operator: OperatorProcess,
-                        sa_kubeconfig: KubeconfigFactory, cluster: Cluster, fake_astra: FakeAstraThread,
-                        kubectl: Any, log_dir: Path) -> None:
-    """Run the operator as the release's ServiceAccount with the chart's flags
-    and settings: an org, a role and a token in `tenant` become Ready, the
-    token's Secret is written, and deleting the token revokes it and removes
-    the Secret, with no request refused on the way."""
+def prove_rbac_suffices(release: Release, tenant: str, *, cluster: Cluster, fake_astra: FakeAstraThread,
+                        kubectl: Any, k8s_api: k8s.ApiClient) -> None:
+    """The release's operator pod, with nothing but the chart's ServiceAccount, flags and
+    settings (the suite's operator stepped aside): an org, a role and a token in `tenant` become
+    Ready, the token's Secret is written, abandon is checked with the apiserver, and deleting the
+    org with cascade deletes the token, revokes it and removes the Secret, with no request refused
+    on the way."""
+    core = k8s.CoreV1Api(k8s_api)
+    (pod,) = wait_for(lambda: release_pods_ready(core, release.namespace, release.name), timeout=120, interval=1,
+                      what="the operator pod Ready")
+    assert pod.spec.service_account_name == release.service_account
+    configuration = f"{release.fullname}.astra-tokens.io"
+    # Its own webhooks, in the configuration the chart created (create, then patch by name).
+    wait_for(lambda: f"validate-token.{configuration}" in webhook_names(kubectl, configuration), timeout=30,
+             what="the operator's webhooks")
     org_id, suffix = str(uuid.uuid4()), uuid.uuid4().hex[:6]
     org, role, token = f"chart-org-{suffix}", f"chart-rw-{suffix}", "chart-app"
     cluster.must_apply(root_token_secret("chart-root-token", fake_astra.add_org(org_id), namespace=release.namespace))
-    process = chart_operator(release, platform, sa_kubeconfig(release.namespace, release.service_account), log_dir)
-    configuration = process.env["ASTRA_OPERATOR_WEBHOOK_CONFIGURATION_NAME"]
 
-    # One operator at a time: the suite's would act on the same objects. Its persistent webhooks
-    # (failurePolicy Fail) outlive it and would refuse every write: remove them; it re-creates
-    # them when it starts again.
-    operator.stop()
-    set_webhooks(kubectl, SUITE_WEBHOOK_CONFIGURATION, None)
-    try:
-        process.start()
-        # Its own webhooks, in the configuration the chart created (create, then patch by name).
-        wait_for(lambda: f"validate-token.{configuration}" in webhook_names(kubectl, configuration), timeout=20,
-                 what="the operator's webhooks")
+    cluster.must_apply(manifest("AstraOrg", org, {
+        "orgId": org_id, "url": fake_astra.url, "allowedNamespaces": [tenant],
+        "rootTokenRef": {"secret": {"namespace": release.namespace, "name": "chart-root-token"}},
+        "roleSync": {"enabled": True, "interval": "1h"}}))
+    cluster.must_apply(manifest("AstraRole", role, {"orgRef": org, "astraRoleName": "R/W User", "ttl": "1h"}))
+    cluster.must_apply(manifest("AstraToken", token, {"orgRef": org, "roleRef": role}, namespace=tenant))
 
-        cluster.must_apply(manifest("AstraOrg", org, {
-            "orgId": org_id, "url": fake_astra.url, "allowedNamespaces": [tenant],
-            "rootTokenRef": {"secret": {"namespace": release.namespace, "name": "chart-root-token"}},
-            "roleSync": {"enabled": True, "interval": "1h"}}))
-        cluster.must_apply(manifest("AstraRole", role, {"orgRef": org, "astraRoleName": "R/W User", "ttl": "1h"}))
-        cluster.must_apply(manifest("AstraToken", token, {"orgRef": org, "roleRef": role}, namespace=tenant))
+    found = cluster.wait_ready("astratokens", token, tenant, timeout=60)
+    cluster.wait_ready("astraroles", f"{org}-r-w-user", timeout=30)  # role import: create on astraroles
+    data = wait_for(lambda: cluster.secret(token, tenant) and cluster.secret_data(token, tenant), timeout=10,
+                    what="the token's Secret")
+    assert data["clientId"] == found["status"]["clientId"]
+    assert fake_astra.verify(data["token"]).valid
+    assert ANNOTATION_CREATED_BY in found["metadata"]["annotations"]  # the mutating webhook ran
+    assert pod.metadata.name in peering_status(cluster, release)  # peering ran: not --standalone
 
-        found = cluster.wait_ready("astratokens", token, tenant, timeout=30)
-        cluster.wait_ready("astraroles", f"{org}-r-w-user", timeout=30)  # role import: create on astraroles
-        data = wait_for(lambda: cluster.secret(token, tenant) and cluster.secret_data(token, tenant), timeout=10,
-                        what="the token's Secret")
-        assert data["clientId"] == found["status"]["clientId"]
-        assert fake_astra.verify(data["token"]).valid
-        assert ANNOTATION_CREATED_BY in found["metadata"]["annotations"]  # the mutating webhook ran
-        assert "chart-rbac-proof" in peering_status(cluster, release)  # peering ran: not --standalone
+    # Setting abandon asks the apiserver (a SubjectAccessReview, the admin may); removing it
+    # again has the token revoked as usual.
+    for change in ("astra-tokens.io/abandon=true", "astra-tokens.io/abandon-"):
+        annotated = kubectl("annotate", "astratoken", token, "-n", tenant, change)
+        assert annotated.returncode == 0, annotated.stderr
+    # The org deleted with cascade: the operator deletes the token (whose finalizer revokes it
+    # and deletes its Secret), and only then lets the org go.
+    cascade = kubectl("annotate", "astraorg", org, "astra-tokens.io/cascade=true")
+    assert cascade.returncode == 0, cascade.stderr
+    cluster.delete("astraorgs", org)
+    cluster.wait_gone("astratokens", token, tenant, timeout=30)
+    assert not fake_astra.verify(data["token"]).valid
+    wait_for(lambda: cluster.secret(token, tenant) is None, timeout=10, what="the Secret to be deleted")
+    cluster.wait_gone("astraorgs", org, timeout=30)
+    cluster.delete("astraroles", role)
+    cluster.wait_gone("astraroles", role, timeout=30)
 
-        cluster.delete("astratokens", token, tenant)
-        cluster.wait_gone("astratokens", token, tenant, timeout=30)
-        assert not fake_astra.verify(data["token"]).valid
-        wait_for(lambda: cluster.secret(token, tenant) is None, timeout=10, what="the Secret to be deleted")
-        for plural, name in (("astraroles", role), ("astraorgs", org)):
-            cluster.delete(plural, name)
-            cluster.wait_gone(plural, name, timeout=30)
-
-        # No refusal on any path it took, including Kopf's own (it logs them and carries on).
-        log = process.log_text()
-        for refusal in (release.subject, "Not enough permissions", "Not enough RBAC permissions"):
-            assert refusal not in log, f"the operator was refused something ({refusal!r}):\n{log[-3000:]}"
-    finally:
-        process.stop()
-        set_webhooks(kubectl, configuration, [])  # its persistent webhooks point at a process now gone
-        operator.start()
-        wait_for(lambda: webhook_names(kubectl, SUITE_WEBHOOK_CONFIGURATION), timeout=30,
-                 what="the suite's operator to re-create its webhooks")
+    # No refusal on any path it took, including Kopf's own (it logs them and carries on). The
+    # apiserver words a refusal 'User "<subject>" cannot <verb> ...'; the subject alone appears
+    # legitimately, as who deleted the token the cascade revoked.
+    logs = kubectl("logs", "-n", release.namespace, pod.metadata.name)
+    assert logs.returncode == 0, logs.stderr
+    for refusal in (f'\\"{release.subject}\\" cannot', f'"{release.subject}" cannot',
+                    "Not enough permissions", "Not enough RBAC permissions"):
+        assert refusal not in logs.stdout, f"the operator was refused something ({refusal!r}):\n{logs.stdout[-3000:]}"
 
 
 def peering_status(cluster: Cluster, release: Release) -> dict[str, Any]:
@@ -503,25 +465,30 @@ def peering_status(cluster: Cluster, release: Release) -> dict[str, Any]:
     return status
 
 
-def test_operator_with_only_the_charts_cluster_wide_rbac_issues_publishes_and_revokes_a_token(
-    release: Release, platform: Platform, operator: OperatorProcess, sa_kubeconfig: KubeconfigFactory,
-    cluster: Cluster, fake_astra: FakeAstraThread, make_namespace: Any, kubectl: Any, tmp_path: Path,
-) -> None:
-    prove_rbac_suffices(release, make_namespace("chart-tenant"), platform=platform, operator=operator,
-                        sa_kubeconfig=sa_kubeconfig, cluster=cluster, fake_astra=fake_astra, kubectl=kubectl,
-                        log_dir=tmp_path)
-
-
-def test_operator_restricted_to_a_namespace_works_with_roles_there_and_no_cluster_wide_secrets(
+@pytest.mark.node
+def test_operator_pod_with_only_the_charts_cluster_wide_rbac_issues_publishes_and_revokes_a_token(
     helm: Any, k8s_api: k8s.ApiClient, crds: Path, platform: Platform, operator: OperatorProcess,
-    sa_kubeconfig: KubeconfigFactory, cluster: Cluster, fake_astra: FakeAstraThread, make_namespace: Any,
-    kubectl: Any, tmp_path: Path,
+    pod_values: Any, cluster: Cluster, fake_astra: FakeAstraThread, make_namespace: Any, kubectl: Any,
+) -> None:
+    tenant = make_namespace("chart-tenant")
+    with (suite_operator_aside(operator, kubectl),
+          installed(helm, k8s_api, *SHARED_ORGS, values=pod_values(), vault_token=platform.openbao.token) as running):
+        prove_rbac_suffices(running, tenant, cluster=cluster, fake_astra=fake_astra, kubectl=kubectl,
+                            k8s_api=k8s_api)
+
+
+@pytest.mark.node
+def test_operator_pod_restricted_to_a_namespace_works_with_roles_there_and_no_cluster_wide_secrets(
+    helm: Any, k8s_api: k8s.ApiClient, crds: Path, platform: Platform, operator: OperatorProcess,
+    pod_values: Any, cluster: Cluster, fake_astra: FakeAstraThread, make_namespace: Any, kubectl: Any,
 ) -> None:
     tenant = make_namespace("chart-only")
-    with installed(helm, k8s_api, f"watchNamespaces[0]={tenant}", *SHARED_ORGS) as restricted:
+    with (suite_operator_aside(operator, kubectl),
+          installed(helm, k8s_api, f"watchNamespaces[0]={tenant}", *SHARED_ORGS, values=pod_values(),
+                    vault_token=platform.openbao.token) as restricted):
         assert not can_i(kubectl, restricted.subject, "list", "secrets", "--all-namespaces")
         assert not can_i(kubectl, restricted.subject, "get", "secrets", "-n", "default")
         assert can_i(kubectl, restricted.subject, "list", "secrets", "-n", tenant)
         assert can_i(kubectl, restricted.subject, "get", "secrets", "-n", restricted.namespace)  # root tokens
-        prove_rbac_suffices(restricted, tenant, platform=platform, operator=operator, sa_kubeconfig=sa_kubeconfig,
-                            cluster=cluster, fake_astra=fake_astra, kubectl=kubectl, log_dir=tmp_path)
+        prove_rbac_suffices(restricted, tenant, cluster=cluster, fake_astra=fake_astra, kubectl=kubectl,
+                            k8s_api=k8s_api)

@@ -511,9 +511,10 @@ async def test_the_event_loop_keeps_ticking_through_many_parallel_calls(
 
     assert all(isinstance(r, SecretSnapshot) for r in results)
     # Had the calls run on the loop, it would have stood still for all of `elapsed`.
-    # What remains is the GIL shared with 16 workers (TLS set-up at first), on 2 busy cores.
+    # What remains is the GIL shared with 16 workers (TLS set-up at first), on 2 busy cores (other
+    # suites may share them: the bound is relative to how long the calls took, not absolute).
     assert len(ticker.ticks) >= 20, f"{len(ticker.ticks)} ticks in {elapsed:.2f}s"
-    assert ticker.longest_gap() < min(0.5, elapsed / 2), (
+    assert ticker.longest_gap() < elapsed / 2, (
         f"loop stalled {ticker.longest_gap():.3f}s during {elapsed:.2f}s of calls")
 
 

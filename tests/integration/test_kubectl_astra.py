@@ -290,7 +290,7 @@ def test_rotate_by_selector_rotates_every_selected_token_and_restarts_a_shared_d
         assert fake_astra.verify(cluster.secret_data(name, namespace)["token"]).valid
         assert fake_astra.verify(old_tokens[name]).valid  # the old one lives on through its grace period
     assert cluster.token("other", namespace)["status"]["clientId"] == untouched["status"]["clientId"]
-    deployment = apps.read_namespaced_deployment("shared", namespace)
+    deployment = apps.read_namespaced_deployment("shared", namespace)  # rotate waited for the restart
     assert deployment.metadata.generation == generation + 1  # one restart for both tokens
     assert deployment.spec.template.metadata.annotations["astra-tokens.io/restartedAt"] == rotation
     assert {"workload": f"Deployment {namespace}/shared", "restarted": True,

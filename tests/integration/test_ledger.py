@@ -150,7 +150,11 @@ async def test_every_change_to_a_record_is_a_version_in_its_history(ledger: Ledg
     assert (v1, v2, v3) == (1, 2, 3)
     assert latest is not None
     assert latest.version == 3
-    assert latest.record == revoked
+    assert latest.record == revoked.model_copy(update={"token": None, "client_secret": None})
+    with_credentials = await ledger.read_record(minted.org_id, minted.client_id, credentials=True)
+    assert with_credentials is not None
+    assert with_credentials.record == revoked
+    assert all(h.record.credentials is None for h in history)  # no version of the history holds a secret
     assert [(h.version, h.record.last_action) for h in history] == [
         (1, RecordAction.MINTED), (2, RecordAction.RENEWED), (3, RecordAction.REVOKED)]
     assert history[0].record.created_by == Principal(username="alice", uid="u-alice", groups=["devs"])
@@ -400,7 +404,7 @@ async def test_approle_identity_logs_in_again_after_its_token_is_revoked(
 
         root.sys.revoke_prefix("auth/approle/login")  # every token AppRole ever issued is now dead
 
-        found = await ledger.read_record(record.org_id, record.client_id)
+        found = await ledger.read_record(record.org_id, record.client_id, credentials=True)
         assert found is not None
         assert found.record == record
 

@@ -18,6 +18,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: app, namespace: {namespace}}}
 spec:
+  replicas: 0  # the Deployment controller reports a rollout of nothing finished at once
   selector: {{matchLabels: {{app: app}}}}
   template:
     metadata: {{labels: {{app: app}}}}
@@ -45,7 +46,7 @@ def test_lease_renews_twice_then_rotates_restarts_the_workload_and_revokes_the_o
     cluster.wait_ready("astraroles", "it-short")
     cluster.must_apply(DEPLOYMENT.format(namespace=namespace))
     cluster.must_apply(token_manifest(
-        "rotating", namespace, test_org.name, "it-short", renewBefore="33%", rotationGracePeriod="8s",
+        "rotating", namespace, test_org.name, "it-short", renewBefore="33%", rotationGracePeriod="3s",
         rolloutRestartTargets=[{"kind": "Deployment", "name": "app"}]))
     first = cluster.wait_ready("astratokens", "rotating", namespace)["status"]
     first_token = cluster.secret_data("rotating", namespace)["token"]
@@ -61,8 +62,9 @@ def test_lease_renews_twice_then_rotates_restarts_the_workload_and_revokes_the_o
     wait_for(lambda: cluster.secret_data("rotating", namespace)["clientId"] == second["clientId"], timeout=10,
              what="the Secret updated in place")
     assert fake_astra.verify(cluster.secret_data("rotating", namespace)["token"]).valid
-    template = apps.read_namespaced_deployment("app", namespace).spec.template.metadata
-    assert "astra-tokens.io/restartedAt" in (template.annotations or {})
+    wait_for(lambda: "astra-tokens.io/restartedAt" in (
+        apps.read_namespaced_deployment("app", namespace).spec.template.metadata.annotations or {}),
+        timeout=15, what="the workload restarted (after the restart batch window)")
 
     old = history(hvac_client, test_org.org_id, first["clientId"])
     actions = [version["lastAction"] for version in old]
@@ -102,8 +104,8 @@ def test_a_rotate_request_rotates_once_on_behalf_of_the_requester(
     assert second["conditions"][0]["reason"] == "Rotated"
     assert fake_astra.verify(first_token).valid  # superseded, valid through its grace period
     assert fake_astra.verify(cluster.secret_data("on-request", namespace)["token"]).valid
-    deployment = apps.read_namespaced_deployment("app", namespace)
-    assert deployment.metadata.generation == generation + 1
+    deployment = wait_for(lambda: (d := apps.read_namespaced_deployment("app", namespace)).metadata.generation
+                          == generation + 1 and d, timeout=15, what="the restart (batched over a window)")
     stamp = deployment.spec.template.metadata.annotations["astra-tokens.io/restartedAt"]
     rotated_at = datetime.fromisoformat(second["generatedOn"].replace("Z", "+00:00"))
     assert abs(datetime.fromisoformat(stamp) - rotated_at) < timedelta(seconds=30)  # "now": the rotation's time

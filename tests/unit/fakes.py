@@ -26,7 +26,14 @@ from astra_token_operator.astra import (
     RevokeOutcome,
     TokenInfo,
 )
-from astra_token_operator.kube import DesiredSecret, KubeAlreadyExists, KubeConflict, SecretSnapshot
+from astra_token_operator.kube import (
+    AccessRequest,
+    AccessVerdict,
+    DesiredSecret,
+    KubeAlreadyExists,
+    KubeConflict,
+    SecretSnapshot,
+)
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.records import (
     MintIntent,
@@ -38,7 +45,7 @@ from astra_token_operator.records import (
     VersionedRecord,
     VersionedSlot,
 )
-from astra_token_operator.vault import VaultCasMismatch, VaultUnavailable
+from astra_token_operator.vault import LayoutMigration, VaultCasMismatch, VaultUnavailable
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -95,20 +102,47 @@ class InMemoryLedger:
     def total(self) -> int:
         return sum(self.calls.values())
 
-    # records
+    # records: the audit record and, apart, its credentials (written once, at the mint)
     def record_display_path(self, org_id: str, client_id: str) -> str:
         return f"secret/astra-tokens/orgs/{org_id}/tokens/{client_id}"
 
-    async def read_record(self, org_id: str, client_id: str) -> VersionedRecord | None:
+    def credentials_display_path(self, org_id: str, client_id: str) -> str:
+        return f"secret/astra-tokens/credentials/{org_id}/{client_id}"
+
+    async def read_record(self, org_id: str, client_id: str, *, credentials: bool = False
+                          ) -> VersionedRecord | None:
         self._call("read")
         found = self._latest(f"tokens/{org_id}/{client_id}")
-        return None if found is None else VersionedRecord(found[0], found[1])
+        if found is None:
+            return None
+        record: TokenRecord = found[0]
+        if credentials:
+            self.calls["read-credentials"] += 1
+            stored = self._latest(f"credentials/{org_id}/{client_id}")
+            if stored is not None:
+                record = record.with_credentials(stored[0])
+        return VersionedRecord(record, found[1])
 
     async def write_record(self, record: TokenRecord, expected_version: int | None = None) -> int:
         self._call("write")
+        key = f"tokens/{record.org_id}/{record.client_id}"
+        current = len(self.keys.get(key, _Key()).versions)
+        if expected_version is not None and expected_version != current:
+            raise VaultCasMismatch(f"Vault write {key}: check-and-set lost (expected version {expected_version})",
+                                   operation="write", path=key)
+        if expected_version == 0:
+            assert record.credentials is not None, "a new record needs its credentials"
+            self.calls["write-credentials"] += 1
+            self._cas_write("write-credentials", f"credentials/{record.org_id}/{record.client_id}",
+                            record.credentials, 0)
         if expected_version == 1:
             self.calls["set-max-versions"] += 1
-        return self._cas_write("write", f"tokens/{record.org_id}/{record.client_id}", record, expected_version)
+        audit = record.model_copy(update={"token": None, "client_secret": None})  # never the secrets
+        return self._cas_write("write", key, audit, expected_version)
+
+    async def migrate_layout(self) -> LayoutMigration:
+        self._call("migrate-layout")
+        return LayoutMigration(already=True)
 
     def records(self, org_id: str) -> dict[str, TokenRecord]:
         prefix = f"tokens/{org_id}/"
@@ -260,7 +294,7 @@ class InMemoryAstra:
     async def revoke_token(self, client_id: str) -> RevokeOutcome:
         self._call("revoke")
         token = self.tokens.get(client_id)
-        if token is None or token.revoked:
+        if token is None or not self.valid(client_id):  # revoked, or dead at its tokenExpiry
             return RevokeOutcome.ALREADY_GONE
         token.revoked = True
         return RevokeOutcome.REVOKED
@@ -297,6 +331,8 @@ class InMemoryKube:
         self.annotations: dict[tuple[str, str], dict[str, str]] = {}
         self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self.restarts: list[tuple[str, str, str, str]] = []  # namespace, kind, name, value
+        self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.grants: set[tuple[str, str, str | None]] = set()  # (username, verb, namespace) RBAC allows
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
         self._versions = itertools.count(1)
@@ -373,13 +409,39 @@ class InMemoryKube:
                     current[key] = value
 
     async def restart_rollout(self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str,
-                              value: str) -> bool:
+                              value: str, restart_at: str | None = None) -> bool:
         self.writes[f"restart {kind}"] += 1
         self.restarts.append((namespace, kind, name, value))
+        workload = self.workloads.get((namespace, kind, name))
+        if workload is None:
+            return False
+        workload["metadata"]["generation"] += 1  # a changed pod template: a rollout starts
         return True
+
+    def add_workload(self, namespace: str, kind: str, name: str, labels: dict[str, str] | None = None) -> None:
+        self.workloads[(namespace, kind, name)] = {
+            "metadata": {"name": name, "generation": 1, "labels": labels or {}}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
+
+    def finish_rollout(self, namespace: str, kind: str, name: str) -> None:
+        """What the workload's controller reports once every replica is new and available."""
+        workload = self.workloads[(namespace, kind, name)]
+        workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
+
+    async def read_workload(self, namespace: str, kind: WorkloadKind, name: str) -> dict[str, Any] | None:
+        return self.workloads.get((namespace, kind, name))
+
+    async def list_workloads(self, namespace: str, kind: WorkloadKind, match_labels: Mapping[str, str]) -> list[str]:
+        return sorted(n for (ns, k, n), w in self.workloads.items() if ns == namespace and k == kind
+                      and all(w["metadata"]["labels"].get(key) == v for key, v in match_labels.items()))
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None:
         return {}
+
+    async def review_access(self, request: AccessRequest) -> AccessVerdict:
+        """RBAC as a set of (username, verb, namespace) grants."""
+        self.reads["access review"] += 1
+        return AccessVerdict(allowed=(request.username, request.verb, request.namespace) in self.grants)
 
     @property
     def total_writes(self) -> int:
@@ -398,3 +460,16 @@ class RecordedEvents:
 
     def reasons(self) -> list[str]:
         return [reason for _, reason, _ in self.seen]
+
+    def about(self, obj: Mapping[str, Any]) -> RecordedEvents:
+        """Events about another object land in the same list, its kind and name before the reason."""
+        outer, where = self, f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+        class About(RecordedEvents):
+            def info(self, reason: str, message: str) -> None:
+                outer.seen.append(("Normal", f"{where}:{reason}", message))
+
+            def warning(self, reason: str, message: str) -> None:
+                outer.seen.append(("Warning", f"{where}:{reason}", message))
+
+        return About()

@@ -14,6 +14,12 @@ from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
+    abandon_problems,
+    abandon_refusal,
+    abandon_set,
+    abandon_stamp,
+    caller_mode_problems,
+    deletion_problems,
     labels_at_creation,
     org_problems,
     principal_json,
@@ -23,7 +29,14 @@ from astra_token_operator.policy.admission_rules import (
     token_create_problems,
     token_update_problems,
 )
-from astra_token_operator.surface import ANNOTATION_CREATED_BY, ANNOTATION_RENEW, ANNOTATION_REVOKE, ANNOTATION_ROTATE
+from astra_token_operator.surface import (
+    ANNOTATION_ABANDON,
+    ANNOTATION_ABANDONED_BY,
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_RENEW,
+    ANNOTATION_REVOKE,
+    ANNOTATION_ROTATE,
+)
 
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
 OTHER_ORG_ID = "0a1b2c3d-0000-4000-8000-000000000001"
@@ -294,6 +307,51 @@ def test_a_request_is_a_renew_or_revoke_annotation_added_or_changed(
     assert request_changed(old, new) is changed
 
 
+# --- abandoning: a permission of its own -------------------------------------------------------------
+
+DAVE = principal_json({"username": "dave", "uid": "u-dave", "groups": ["ops"]})
+CAROL = principal_json({"username": "carol", "uid": "u-carol", "groups": ["devs"]})
+
+
+@pytest.mark.parametrize(("old", "new", "needs_permission"), [
+    ({}, {ANNOTATION_ABANDON: "true"}, True),  # at creation or by an update
+    ({ANNOTATION_ABANDON: "true"}, {ANNOTATION_ABANDON: "true"}, False),  # unchanged (e.g. a label edit)
+    ({ANNOTATION_ABANDON: "true"}, {}, False),  # removing it makes the token revoked again: anyone may
+    ({ANNOTATION_ABANDON: "false"}, {ANNOTATION_ABANDON: "true"}, True),
+    ({}, {"team": "billing"}, False),
+    ({}, {ANNOTATION_ABANDONED_BY: DAVE}, False),  # forging the stamp is not setting abandon (it is undone)
+])
+def test_setting_abandon_is_what_needs_the_permission(old: dict[str, str], new: dict[str, str],
+                                                     needs_permission: bool) -> None:
+    assert abandon_set(old, new) is needs_permission
+
+
+@pytest.mark.parametrize(("old", "new", "stamp"), [
+    ({}, {ANNOTATION_ABANDON: "true"}, DAVE),  # who set it
+    ({}, {ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CAROL}, DAVE),  # whatever the client sent
+    ({ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CAROL},
+     {ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: DAVE}, CAROL),  # kept: nobody rewrites it
+    ({ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CAROL}, {ANNOTATION_ABANDONED_BY: CAROL}, None),
+    ({}, {ANNOTATION_ABANDONED_BY: CAROL}, None),  # no abandon, no stamp
+])
+def test_the_abandoned_by_stamp_names_who_set_abandon_and_cannot_be_forged(
+        old: dict[str, str], new: dict[str, str], stamp: str | None) -> None:
+    assert abandon_stamp(old, new, DAVE) == stamp
+
+
+@pytest.mark.parametrize(("value", "refused"), [("true", False), ("True", True), ("yes", True), ("", True)])
+def test_true_is_the_only_abandon_value(value: str, refused: bool) -> None:
+    assert bool(abandon_problems({ANNOTATION_ABANDON: value})) is refused
+
+
+def test_a_refused_abandon_names_the_permission_and_how_to_get_it() -> None:
+    message = abandon_refusal("carol", "team-a")
+    assert "'abandon' on astratokens.astra-tokens.io" in message
+    assert "carol" in message
+    assert "team-a" in message
+    assert says_how_to_fix(message)
+
+
 # --- who made the request -------------------------------------------------------------------------
 
 def test_the_principal_is_compact_sorted_json_of_username_uid_and_groups() -> None:
@@ -396,3 +454,40 @@ def test_the_labels_set_at_creation_name_the_org_role_and_logical_name() -> None
         "astra-tokens.io/role": "reader", "astra-tokens.io/logical-name": "orders-api"}
     # Unknown org and role (not indexed yet), and a name Kubernetes would refuse as a label value:
     assert labels_at_creation("acme", "", None, None) == {"astra-tokens.io/org": "acme"}
+
+
+# --- deleting an org or a role, switching callerMode ---------------------------------------------------
+
+USERS = tuple(Holder("team-a", f"app-{n:02d}", f"uid-{n}") for n in range(12))
+
+
+def test_deleting_an_org_in_use_is_refused_saying_how_many_and_which() -> None:
+    (problem,) = deletion_problems("AstraOrg", "acme", USERS[:3], cascade=False)
+    assert "AstraOrg 'acme' is used by 3 AstraTokens (team-a/app-00, team-a/app-01, team-a/app-02)" in problem
+    assert "astra-tokens.io/cascade=true" in problem
+    assert says_how_to_fix(problem)
+
+
+def test_a_long_list_of_users_is_cut_but_counted() -> None:
+    (problem,) = deletion_problems("AstraRole", "reader", USERS, cascade=False)
+    assert "12 AstraTokens (" in problem
+    assert "team-a/app-09 and 2 more)" in problem
+
+
+@pytest.mark.parametrize(("users", "cascade"), [((), False), (USERS[:1], True), ((), True)])
+def test_an_unused_org_or_a_cascade_is_not_refused(users: tuple[Holder, ...], cascade: bool) -> None:
+    assert deletion_problems("AstraOrg", "acme", users, cascade=cascade) == []
+
+
+@pytest.mark.parametrize(("old", "new", "users", "refused"), [
+    ("standard", "sidecar", USERS[:1], True),
+    ("sidecar", "standard", USERS[:1], True),
+    ("standard", "sidecar", (), False),  # an org with no token may switch
+    ("standard", "standard", USERS[:1], False),  # other edits are not this rule's business
+])
+def test_caller_mode_changes_only_on_an_org_without_tokens(old: str, new: str, users: tuple[Holder, ...],
+                                                          refused: bool) -> None:
+    problems = caller_mode_problems("acme", org_spec(callerMode=old), org_spec(callerMode=new), users)
+    assert bool(problems) is refused
+    if refused:
+        assert f"callerMode cannot change from {old} to {new} while 1 AstraToken (team-a/app-00)" in problems[0]

@@ -69,8 +69,8 @@ class World:
                          **spec},
                 "status": self.kube.status.get(key, {})}
 
-    async def pass_(self, name: str = "app", **spec: Any) -> float:
-        return await reconcile_token(self.deps, self.body(name, **spec), self.events)
+    async def pass_(self, name: str = "app", uid: str = "uid-1", **spec: Any) -> float:
+        return await reconcile_token(self.deps, self.body(name, uid, **spec), self.events)
 
     def status(self, name: str = "app") -> dict[str, Any]:
         return self.kube.status.get((NS, name), {})
@@ -87,7 +87,7 @@ def world() -> World:
     return World()
 
 
-async def test_a_first_token_is_minted_recorded_and_published_in_five_vault_calls(world: World) -> None:
+async def test_a_first_token_is_minted_recorded_and_published_in_six_vault_calls(world: World) -> None:
     wait = await world.pass_()
     client_id = world.status()["clientId"]
     assert world.ready()["reason"] == "Issued"
@@ -95,7 +95,12 @@ async def test_a_first_token_is_minted_recorded_and_published_in_five_vault_call
     assert world.astra.valid(client_id)
     record = world.ledger.records(ORG_ID)[client_id]
     assert (record.state, record.owner.uid if record.owner else None) == (RecordState.ACTIVE, "uid-1")
-    assert world.ledger.total == 5, world.ledger.calls
+    assert record.credentials is None  # the audit record holds no secret: its credentials live apart
+    assert world.kube.secret_value(NS, "app", "token") == world.astra.tokens[client_id].token
+    # Claim the slot, write the intent, write the credentials, write the record, move the slot,
+    # delete the intent: the credentials are the one request the split adds, written once here.
+    assert world.ledger.total == 6, world.ledger.calls
+    assert world.ledger.calls["write-credentials"] == 1
     assert world.kube.total_writes == 3, world.kube.writes  # the Secret, the labels, the status
     assert world.events.reasons() == []  # the Ready condition says Issued: no Event, one write less
     assert world.kube.reads["secret"] == 0  # a first token's Secret is created without a look
@@ -118,6 +123,7 @@ async def test_a_renewal_costs_at_most_two_vault_calls_and_republishes_the_expir
     vault, reads, writes = world.ledger.total, world.kube.reads["secret"], world.kube.total_writes
     await world.pass_()
     assert world.ledger.total - vault <= 2
+    assert world.ledger.calls["write-credentials"] == 1  # a renewal touches only the audit record
     assert world.kube.reads["secret"] == reads  # what this process wrote last is what it compares with
     assert world.kube.total_writes - writes == 2  # the Secret's expiresAt and the status
     assert world.status()["renewals"] == 1
@@ -218,6 +224,25 @@ async def test_revoke_now_revokes_then_replaces_and_clears_the_request(world: Wo
     assert "astra-tokens.io/revoke" not in world.kube.annotations.get((NS, "app"), {})
 
 
+async def test_the_same_request_made_again_is_acted_on_and_a_stale_view_of_the_first_is_not(world: World) -> None:
+    """A second revoke=now straight after the first was cleared (no pass saw the annotation gone):
+    admission's request id tells the two apart."""
+    def asked(request_id: str) -> dict[str, str]:
+        return {"astra-tokens.io/revoke": "now", "astra-tokens.io/requested-by": "bob",
+                "astra-tokens.io/request-id": request_id}
+
+    await world.pass_()
+    first = world.status()["clientId"]
+    await world.pass_(annotations=asked("a1"))
+    second = world.status()["clientId"]
+    await world.pass_(annotations=asked("a1"))  # the watch still shows the handled request
+    assert world.status()["clientId"] == second
+    await world.pass_(annotations=asked("b2"))
+    third = world.status()["clientId"]
+    assert len({first, second, third}) == 3
+    assert not world.astra.valid(second)
+
+
 async def test_an_expired_lease_found_after_downtime_is_revoked_and_replaced(world: World) -> None:
     await world.pass_()
     old = world.status()["clientId"]
@@ -262,14 +287,32 @@ async def test_deleting_revokes_records_who_and_frees_the_name(world: World) -> 
     assert "Revoked" in world.events.reasons()
 
 
-async def test_abandoning_leaves_the_token_valid_and_says_who(world: World) -> None:
+ABANDONED_BY_DAVE = {"astra-tokens.io/abandon": "true",
+                     "astra-tokens.io/abandoned-by": '{"groups":["ops"],"uid":"u-dave","username":"dave"}'}
+
+
+async def test_abandoning_leaves_the_token_valid_and_names_who_set_it(world: World) -> None:
     await world.pass_()
     client_id = world.status()["clientId"]
-    await world.ledger.write_deletion("uid-1", Principal(username="admin"))
-    await delete_token(world.deps, world.body(annotations={"astra-tokens.io/abandon": "true"}), world.events)
+    await world.ledger.write_deletion("uid-1", Principal(username="carol"))  # carol deletes it
+    await delete_token(world.deps, world.body(annotations=ABANDONED_BY_DAVE), world.events)
     assert world.astra.valid(client_id)
     record = world.ledger.records(ORG_ID)[client_id]
-    assert (record.state, record.actor) == (RecordState.ABANDONED, Principal(username="admin"))
+    assert (record.state, record.actor) == (RecordState.ABANDONED,
+                                            Principal(username="dave", uid="u-dave", groups=["ops"]))
+    assert "carol" in (record.reason or "")
+    assert ("Warning", "Abandoned") in [(kind, reason) for kind, reason, _ in world.events.seen]
+    assert any("by dave" in message for _, reason, message in world.events.seen if reason == "Abandoned")
+    assert await world.ledger.read_slot(ORG_ID, "reader", "app") is None  # the name is free again
+
+
+async def test_abandon_not_stamped_by_the_webhook_is_ignored_and_the_token_revoked(world: World) -> None:
+    # Set while the webhook was off, or before abandoning was a permission: nobody was checked.
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    await delete_token(world.deps, world.body(annotations={"astra-tokens.io/abandon": "true"}), world.events)
+    assert not world.astra.valid(client_id)
+    assert world.ledger.records(ORG_ID)[client_id].state is RecordState.REVOKED
 
 
 async def test_a_deletion_while_astra_is_down_keeps_trying_then_hands_over(world: World) -> None:
@@ -289,7 +332,9 @@ async def test_a_mint_killed_after_its_record_is_completed_and_published_not_min
     # process died before moving the slot and deleting the intent.
     await world.pass_()
     first = world.status()["clientId"]
-    record = world.ledger.records(ORG_ID)[first]
+    found = await world.ledger.read_record(ORG_ID, first, credentials=True)
+    assert found is not None
+    record = found.record
     owner = OwnerRef(kind="AstraToken", namespace=NS, name="app", uid="uid-1")
     world.ledger.keys.clear()
     world.kube.secrets.clear()
@@ -309,3 +354,50 @@ async def test_a_mint_killed_after_its_record_is_completed_and_published_not_min
     assert world.astra.calls["create"] == 1
     assert world.astra.valid_ids() == {first}
     assert "intents/uid-1" not in world.ledger.keys
+
+
+async def test_a_token_gone_from_astra_before_its_max_expiry_is_recorded_deleted_externally(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.astra.tokens[client_id].revoked = True  # someone deleted it in the Astra UI
+    await delete_token(world.deps, world.body(), world.events)
+    assert world.ledger.records(ORG_ID)[client_id].state is RecordState.DELETED_EXTERNALLY
+
+
+async def test_a_token_gone_from_astra_past_its_max_expiry_is_recorded_expired_not_deleted(world: World) -> None:
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.clock.advance(world.ledger.records(ORG_ID)[client_id].max_expires_at - world.clock())  # Astra's expiry
+    assert not world.astra.valid(client_id)
+    await delete_token(world.deps, world.body(), world.events)
+    record = world.ledger.records(ORG_ID)[client_id]
+    assert record.state is RecordState.EXPIRED
+    assert "max expiry had passed" in (record.reason or "")
+
+
+async def test_a_restart_reads_the_token_from_its_credentials_and_republishes_nothing(world: World) -> None:
+    await world.pass_()
+    secret = world.kube.secrets[(NS, "app")]
+    world.restart()
+    world.deps.runtime.secret_changed("uid-1")
+    await world.pass_()
+    assert world.ledger.calls["read-credentials"] == 1  # the current record's, read once with it
+    assert world.kube.secrets[(NS, "app")] == secret  # what the credentials say is what was published
+    assert world.ready()["status"] == "True"
+
+
+async def test_a_token_whose_credentials_vanished_from_the_ledger_is_revoked_and_replaced(world: World) -> None:
+    await world.pass_()
+    lost = world.status()["clientId"]
+    del world.ledger.keys[f"credentials/{ORG_ID}/{lost}"]  # deleted from Vault by hand
+    world.restart()
+    await world.pass_()
+    current = world.status()["clientId"]
+    assert current != lost
+    assert not world.astra.valid(lost)  # never left valid and unpublishable
+    assert world.astra.valid_ids() == {current}
+    assert world.published() == current
+    record = world.ledger.records(ORG_ID)[lost]
+    assert record.state is RecordState.REVOKED
+    assert "missing from the ledger" in (record.reason or "")
+    assert "Revoked" in world.events.reasons()

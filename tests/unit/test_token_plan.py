@@ -222,6 +222,15 @@ def test_a_token_no_longer_live_in_the_ledger_is_replaced() -> None:
     assert plan(facts(current=gone)).work == (Mint("current", Replacing.LOST),)
 
 
+def test_a_token_whose_credentials_are_gone_from_the_ledger_is_revoked_then_replaced() -> None:
+    current = record(token=None, client_secret=None)  # read with its credentials, and they were missing
+    assert plan(facts(current=current, secret=None)).work == (
+        RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED, "its token and client secret are missing from the "
+                                                                 "ledger"),)
+    revoked = record(token=None, client_secret=None, state=RecordState.REVOKED, last_action=RecordAction.REVOKED)
+    assert plan(facts(current=revoked, secret=None)).work == (Mint("current", Replacing.LOST),)
+
+
 # --- requests -----------------------------------------------------------------------------------
 
 def test_revoke_now_revokes_the_current_and_the_superseded_token_first() -> None:
@@ -376,3 +385,10 @@ def test_a_rotate_request_of_now_restarts_with_the_new_client_id() -> None:
     work = plan(facts(current=record(), previous=older, requests=Requests(rotate="now", by="bob"))).work
     assert work == (RevokeSuperseded("a newer rotation replaced it"),
                     Mint("current", Replacing.ROTATION, answers_requests=True, actor="bob"))
+
+
+def test_an_expired_lease_takes_its_superseded_predecessor_with_it() -> None:
+    older = record("older", state=RecordState.SUPERSEDED, revoke_after=T0 + 3 * H)
+    assert plan(facts(current=record(), previous=older), at=H + M).work == (
+        RevokeSuperseded("the token that replaced it expired unattended"),
+        RevokeCurrent(RecordState.EXPIRED, RecordAction.EXPIRED, "the lease expired before it was renewed"))

@@ -9,9 +9,11 @@ import pytest
 from pydantic import SecretStr
 
 from astra_token_operator.models import AstraToken
-from astra_token_operator.reconcile.secrets import SECRET_KEYS, desired_secret
+from astra_token_operator.policy.secret_template import PRESETS, Preset
+from astra_token_operator.reconcile.secrets import desired_secret
 from astra_token_operator.records import TokenRecord
 from astra_token_operator.surface import (
+    ANNOTATION_EXPIRES_AT,
     ANNOTATION_LEASE_ID,
     LABEL_CLIENT_ID,
     LABEL_LOGICAL_NAME,
@@ -20,6 +22,7 @@ from astra_token_operator.surface import (
     LABEL_ROLE,
 )
 
+SECRET_KEYS = tuple(PRESETS[Preset.DEFAULT])
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 ORG_ID = "6f2d5b0e-1c3a-4b7e-9d2f-0a1b2c3d4e5f"
@@ -85,7 +88,8 @@ def test_the_users_labels_and_annotations_are_kept_beside_ours() -> None:
         LABEL_LOGICAL_NAME: "billing",
         LABEL_CLIENT_ID: CLIENT_ID,
     }
-    assert dict(secret.annotations) == {"team": "payments", ANNOTATION_LEASE_ID: f"astra-tokens/{ORG_ID}/{CLIENT_ID}"}
+    assert dict(secret.annotations) == {"team": "payments", ANNOTATION_LEASE_ID: f"astra-tokens/{ORG_ID}/{CLIENT_ID}",
+                                        ANNOTATION_EXPIRES_AT: dict(secret.data)["expiresAt"].get_secret_value()}
 
 
 def test_our_labels_and_annotations_win_over_the_users() -> None:

@@ -97,9 +97,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [events]
   verbs: [create]
 {{- if .Values.rbac.rolloutRestarts }}
-# spec.rolloutRestartTargets: annotate the pod template after a rotation.
+# spec.rolloutRestartTargets: annotate the pod template after a rotation (patch), follow the
+# rollout before revoking the old token (get), find label-selected targets (list); Argo Rollouts
+# the same through spec.restartAt.
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
-  verbs: [patch]
+  verbs: [get, list, patch]
+- apiGroups: [argoproj.io]
+  resources: [rollouts]
+  verbs: [get, list, patch]
 {{- end }}
 {{- end -}}

@@ -10,18 +10,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 import kopf
 
-from astra_token_operator.kube import KubeError
+from astra_token_operator.kube import AccessRequest, KubeError
 from astra_token_operator.models import AstraOrgSpec, AstraRoleSpec, AstraToken, effective_logical_name
 from astra_token_operator.policy.admission_rules import (
     Holder,
     NamedOrg,
     NamedRole,
+    abandon_problems,
+    abandon_refusal,
+    abandon_set,
+    abandon_stamp,
+    caller_mode_problems,
+    cascade_requested,
+    deletion_problems,
     finalizers_at_creation,
     labels_at_creation,
     org_problems,
@@ -31,12 +39,16 @@ from astra_token_operator.policy.admission_rules import (
     token_create_problems,
     token_update_problems,
 )
+from astra_token_operator.reconcile.dependents import tokens_using
 from astra_token_operator.reconcile.finalize import remember_deleter
 from astra_token_operator.reconcile.orgs import root_token_namespaces
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.records import Principal
 from astra_token_operator.surface import (
+    ABANDON_VERB,
+    ANNOTATION_ABANDONED_BY,
     ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     GROUP,
     ORG_PLURAL,
@@ -164,9 +176,16 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
                 **_: Any) -> None:
     """created-by on CREATE (whatever the client sent is replaced), with the finalizer and the
     lookup labels known already, so the operator need not write them itself; requested-by when a
-    renew or revoke request is made, so the ledger can say who asked."""
+    renew or revoke request is made, and abandoned-by when abandon is set, so the ledger can say
+    who asked."""
     metadata = patch.setdefault("metadata", {})
     annotations = metadata.setdefault("annotations", {})
+    new_annotations = dict(body.get("metadata", {}).get("annotations") or {})
+    old_annotations = dict(((old or {}).get("metadata") or {}).get("annotations") or {})
+    stamp = abandon_stamp(old_annotations if operation == "UPDATE" else {}, new_annotations,
+                          principal_json(userinfo))
+    if new_annotations.get(ANNOTATION_ABANDONED_BY) != stamp:
+        annotations[ANNOTATION_ABANDONED_BY] = stamp  # who set abandon; None removes a forged one
     if operation == "CREATE":
         annotations[ANNOTATION_CREATED_BY] = principal_json(userinfo)
         # The body is not validated yet (the schema runs after mutation): read it leniently, and
@@ -181,25 +200,29 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, ope
                                         _role(admission_roles, role_ref))
             metadata["labels"] = {**dict(raw_meta.get("labels") or {}), **labels}
         return
-    new_annotations = dict(body.get("metadata", {}).get("annotations") or {})
-    old_annotations = dict(((old or {}).get("metadata") or {}).get("annotations") or {})
     if request_changed(old_annotations, new_annotations):
         annotations[ANNOTATION_REQUESTED_BY] = str(userinfo.get("username", ""))
-    elif ANNOTATION_REQUESTED_BY in new_annotations and (
-            new_annotations[ANNOTATION_REQUESTED_BY] != old_annotations.get(ANNOTATION_REQUESTED_BY)):
-        # Not forgeable: only a request sets it (removing it, as the operator does when done, is fine).
-        annotations[ANNOTATION_REQUESTED_BY] = old_annotations.get(ANNOTATION_REQUESTED_BY)
+        annotations[ANNOTATION_REQUEST_ID] = secrets.token_hex(8)
+        return
+    for key in (ANNOTATION_REQUESTED_BY, ANNOTATION_REQUEST_ID):
+        if key in new_annotations and new_annotations[key] != old_annotations.get(key):
+            # Not forgeable: only a request sets it (removing it, as the operator does when done, is fine).
+            annotations[key] = old_annotations.get(key)
 
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="validate-token", operations={"CREATE", "UPDATE"},
                   persistent=True)
 @counted("validate-token")
-async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", old: Any = None,
-                         admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
+async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserInfo, operation: str = "",
+                         old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
     token = _token(body)
     deps: Deps = memo.deps
     role = _role(admission_roles, token.spec.role_ref) or await _fetch_role(deps, token.spec.role_ref)
+    old_annotations = _token(old).metadata.annotations if operation == "UPDATE" and old else {}
+    _deny(abandon_problems(token.metadata.annotations))
+    if abandon_set(old_annotations, token.metadata.annotations):
+        await _may_abandon(deps, userinfo, token.metadata.namespace or "", token.metadata.name)
     if operation == "UPDATE" and old:
         _deny(token_update_problems(_token(old), token, role=role))
         return
@@ -214,6 +237,24 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, operation: str = "", 
     logical = effective_logical_name(token.spec, token.metadata.name)
     holders: list[Holder] = list(admission_holders.get((token.spec.org_ref, token.spec.role_ref, logical)) or [])
     _deny(token_create_problems(token, org=org, role=role, namespace_labels=labels, holders=holders))
+
+
+async def _may_abandon(deps: Deps, userinfo: kopf.UserInfo, namespace: str, name: str) -> None:
+    """Abandoning is a permission of its own (the verb "abandon" on astratokens), which RBAC grants
+    and the apiserver never checks itself: ask it with a SubjectAccessReview."""
+    username = str(userinfo.get("username", ""))
+    extra: Mapping[str, Iterable[str]] = userinfo.get("extra") or {}  # type: ignore[assignment]
+    request = AccessRequest(
+        username=username, uid=str(userinfo.get("uid", "")), groups=[str(g) for g in userinfo.get("groups") or []],
+        extra={str(key): [str(v) for v in values] for key, values in extra.items()},
+        verb=ABANDON_VERB, group=GROUP, resource=TOKEN_PLURAL, namespace=namespace, name=name or None)
+    try:
+        verdict = await deps.kube.review_access(request)
+    except KubeError as exc:
+        raise kopf.AdmissionError(f"cannot check the permission to abandon AstraTokens ({exc}); retry",
+                                  code=503) from None
+    if not verdict.allowed:
+        raise kopf.AdmissionError(abandon_refusal(username, namespace, verdict.reason), code=403)
 
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="record-deleter", operations={"DELETE"}, persistent=True,
@@ -239,11 +280,15 @@ async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool,
 @kopf.on.validate(GROUP, VERSION, ORG_PLURAL, id="validate-org", operations={"CREATE", "UPDATE"},
                   persistent=True)
 @counted("validate-org")
-def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, admission_orgs: OrgIndex = EMPTY,
-                 **_: Any) -> None:
+async def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, operation: str = "", old: Any = None,
+                       admission_orgs: OrgIndex = EMPTY, **_: Any) -> None:
     others = [org for other in admission_orgs if (org := _org(admission_orgs, other)) is not None]
-    _deny(org_problems(name, AstraOrgSpec.model_validate(dict(spec)), others=others,
-                       root_token_namespaces=root_token_namespaces(memo.deps)))
+    new_spec = AstraOrgSpec.model_validate(dict(spec))
+    _deny(org_problems(name, new_spec, others=others, root_token_namespaces=root_token_namespaces(memo.deps)))
+    if operation == "UPDATE" and old:
+        old_spec = AstraOrgSpec.model_validate(dict(old.get("spec") or {}))
+        if old_spec.caller_mode != new_spec.caller_mode:
+            _deny(caller_mode_problems(name, old_spec, new_spec, await _users(memo.deps, org=name)))
 
 
 @kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="validate-role", operations={"CREATE", "UPDATE"},
@@ -252,3 +297,34 @@ def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, admission_orgs: Or
 def validate_role(name: str, spec: kopf.Spec, admission_roles: RoleIndex = EMPTY, **_: Any) -> None:
     others = [role for other in admission_roles if (role := _role(admission_roles, other)) is not None]
     _deny(role_problems(name, AstraRoleSpec.model_validate(dict(spec)), others=others))
+
+
+# --- deleting an AstraOrg or AstraRole: never while AstraTokens use it ---------------------------------
+
+async def _users(deps: Deps, *, org: str | None = None, role: str | None = None) -> list[Holder]:
+    try:
+        return await tokens_using(deps, org=org, role=role)
+    except KubeError as exc:
+        raise kopf.AdmissionError(f"cannot list the AstraTokens that use it ({exc}); retry", code=503) from None
+
+
+def _deleted(body: kopf.Body, old: Any) -> tuple[str, dict[str, str]]:
+    metadata = dict((old or body).get("metadata") or {})
+    return str(metadata.get("name") or ""), {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+
+
+@kopf.on.validate(GROUP, VERSION, ORG_PLURAL, id="guard-org-deletion", operations={"DELETE"}, persistent=True)
+@counted("guard-org-deletion")
+async def guard_org_deletion(body: kopf.Body, memo: kopf.Memo, old: Any = None, **_: Any) -> None:
+    """Refused while AstraTokens use the org, naming how many and which, unless it asks for a cascade."""
+    name, annotations = _deleted(body, old)
+    _deny(deletion_problems("AstraOrg", name, await _users(memo.deps, org=name),
+                            cascade=cascade_requested(annotations)))
+
+
+@kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="guard-role-deletion", operations={"DELETE"}, persistent=True)
+@counted("guard-role-deletion")
+async def guard_role_deletion(body: kopf.Body, memo: kopf.Memo, old: Any = None, **_: Any) -> None:
+    name, annotations = _deleted(body, old)
+    _deny(deletion_problems("AstraRole", name, await _users(memo.deps, role=name),
+                            cascade=cascade_requested(annotations)))

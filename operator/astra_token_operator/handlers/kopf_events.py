@@ -17,3 +17,6 @@ class KopfEvents:
 
     def warning(self, reason: str, message: str) -> None:
         kopf.warn(self._body, reason=reason, message=message)  # type: ignore[arg-type]
+
+    def about(self, obj: Mapping[str, Any]) -> KopfEvents:
+        return KopfEvents(obj)

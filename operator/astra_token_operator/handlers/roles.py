@@ -9,6 +9,9 @@ import kopf
 
 from astra_token_operator.handlers.daemons import run_turns
 from astra_token_operator.handlers.kopf_events import KopfEvents
+from astra_token_operator.kube import KubeError
+from astra_token_operator.reconcile.dependents import release_role
+from astra_token_operator.reconcile.errors import PassBlocked
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.roles import RoleCycle
 from astra_token_operator.surface import GROUP, ROLE_PLURAL, VERSION
@@ -28,8 +31,12 @@ async def role_spec_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     memo.deps.runtime.wakeups.wake(str(meta["uid"]))
 
 
-@kopf.on.delete(GROUP, VERSION, ROLE_PLURAL, id="forget-role", optional=True)
-async def role_deleted(name: str, memo: kopf.Memo, **_: Any) -> None:
-    deps: Deps = memo.deps
-    deps.runtime.verified.forget_role(name)
-    deps.runtime.wakeups.wake_kind("token")
+@kopf.on.delete(GROUP, VERSION, ROLE_PLURAL, id="release-role")
+async def role_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """The role goes only once no AstraToken uses it (see org_deleted)."""
+    try:
+        await release_role(memo.deps, dict(body), KopfEvents(body), first=retry == 0)
+    except PassBlocked as exc:
+        raise kopf.TemporaryError(exc.blocked.message, delay=exc.blocked.retry_after) from None
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"cannot check the AstraTokens that use it yet: {exc}", delay=10) from None

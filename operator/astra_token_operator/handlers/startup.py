@@ -3,6 +3,7 @@ resource is watched and closed on exit."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -12,6 +13,7 @@ from astra_token_operator.composition import Assembly, assemble
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.handlers.webhook_server import build_webhook_server
 from astra_token_operator.kube import KubeError
+from astra_token_operator.reconcile.ledger_layout import migrate_ledger_layout
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
 from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_MANAGED, TOKEN_KIND
 
@@ -66,6 +68,18 @@ async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
         raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
 
 
+LAYOUT_WAIT_SECONDS = 10.0
+
+
+@kopf.on.startup(id="ledger-layout")
+async def migrate_ledger_in_background(memo: kopf.Memo, **_: Any) -> None:
+    """The ledger's layout is checked (and a ledger of the first layout migrated) before the
+    watches start when that is quick (one read, usually), else beside them, never holding start-up
+    up for long: record calls wait for it meanwhile (as for a Vault outage)."""
+    task = memo.layout_task = asyncio.create_task(migrate_ledger_layout(memo.deps), name="ledger-layout")
+    await asyncio.wait({task}, timeout=LAYOUT_WAIT_SECONDS)
+
+
 @kopf.on.login()
 def login(logger: kopf.Logger, settings: kopf.OperatorSettings, memo: kopf.Memo,
           **kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -79,6 +93,9 @@ def login(logger: kopf.Logger, settings: kopf.OperatorSettings, memo: kopf.Memo,
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[Any] | None = memo.get("layout_task")
+    if task is not None and not task.done():
+        task.cancel()
     assembly: Assembly | None = memo.get("assembly")
     if assembly is not None:
         await assembly.aclose()

@@ -2,6 +2,7 @@
 custom-object status and metadata, rollout restarts and namespace reads.
 Async to callers; the synchronous client runs on a bounded thread pool."""
 
+from astra_token_operator.kube.access import AccessRequest, AccessVerdict
 from astra_token_operator.kube.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_WORKERS, Kube
 from astra_token_operator.kube.errors import (
     KubeAlreadyExists,
@@ -20,6 +21,8 @@ __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "DEFAULT_WORKERS",
     "WORKLOAD_KINDS",
+    "AccessRequest",
+    "AccessVerdict",
     "DesiredSecret",
     "Kube",
     "KubeAlreadyExists",

@@ -1,5 +1,6 @@
 """Kube: the operator's only door to the Kubernetes API for Secrets, custom
-objects (and their status and metadata), rollout restarts and namespace reads.
+objects (and their status and metadata), rollout restarts, namespace reads
+and access reviews.
 
 The kubernetes client is synchronous (urllib3). Every call runs on a bounded
 thread pool through ``loop.run_in_executor`` with a request timeout, so
@@ -24,13 +25,18 @@ import kubernetes.config
 import urllib3
 
 from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
+from astra_token_operator.kube.access import AccessRequest, AccessVerdict
 from astra_token_operator.kube.errors import KubeError, KubeNotFound, KubeUnavailable, translate
 from astra_token_operator.kube.patches import (
     MERGE_PATCH,
+    ROLLOUT_GROUP,
+    ROLLOUT_PLURAL,
+    ROLLOUT_VERSION,
     WORKLOAD_KINDS,
     WorkloadKind,
     metadata_patch,
     restart_patch,
+    rollout_restart_patch,
     status_patch,
 )
 from astra_token_operator.kube.retry import RetryPolicy, with_retries
@@ -103,6 +109,7 @@ class Kube:
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._apps = kubernetes.client.AppsV1Api(api_client)
         self._objects = kubernetes.client.CustomObjectsApi(api_client)
+        self._authorization = kubernetes.client.AuthorizationV1Api(api_client)
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="astra-kube")
         self._timeout = timeout_seconds
         self._retry = retry or RetryPolicy()
@@ -464,22 +471,33 @@ class Kube:
     # --- workloads ----------------------------------------------------------------------------
 
     async def restart_rollout(
-        self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str, value: str
+        self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str, value: str,
+        restart_at: str | None = None,
     ) -> bool:
         """Set ``annotation: value`` on the workload's pod template, so its
-        controller replaces the pods (a value already there changes nothing).
+        controller replaces the pods (a value already there changes nothing); an
+        Argo Rollout gets ``spec.restartAt = restart_at`` (RFC 3339) instead.
         False if the workload does not exist."""
         if kind not in WORKLOAD_KINDS:
             raise ValueError(f"cannot restart a {kind}; one of {', '.join(WORKLOAD_KINDS)}")
-        body = restart_patch(annotation, value)
-        method: Callable[..., object] = {
-            "Deployment": self._apps.patch_namespaced_deployment,
-            "StatefulSet": self._apps.patch_namespaced_stateful_set,
-            "DaemonSet": self._apps.patch_namespaced_daemon_set,
-        }[kind]
+        timeout = self._timeout
+        if kind == "Rollout":
+            objects, body = self._objects, rollout_restart_patch(restart_at or value)
 
-        def patch() -> None:
-            method(name, namespace, body, _content_type=MERGE_PATCH, _request_timeout=self._timeout)
+            def patch() -> None:
+                objects.patch_namespaced_custom_object(ROLLOUT_GROUP, ROLLOUT_VERSION, namespace, ROLLOUT_PLURAL,
+                                                       name, body, _content_type=MERGE_PATCH,
+                                                       _request_timeout=timeout)
+        else:
+            body = restart_patch(annotation, value)
+            method: Callable[..., object] = {
+                "Deployment": self._apps.patch_namespaced_deployment,
+                "StatefulSet": self._apps.patch_namespaced_stateful_set,
+                "DaemonSet": self._apps.patch_namespaced_daemon_set,
+            }[kind]
+
+            def patch() -> None:
+                method(name, namespace, body, _content_type=MERGE_PATCH, _request_timeout=timeout)
 
         try:
             await self._call(patch, operation="restart", kind=kind, namespace=namespace, name=name,
@@ -487,6 +505,67 @@ class Kube:
         except KubeNotFound:
             return False
         return True
+
+    async def read_workload(self, namespace: str, kind: WorkloadKind, name: str) -> dict[str, Any] | None:
+        """The workload as the API serves it (spec and status), or None if it does not exist."""
+        def read() -> dict[str, Any]:
+            if kind == "Rollout":
+                return _mapping(self._objects.get_namespaced_custom_object(
+                    ROLLOUT_GROUP, ROLLOUT_VERSION, namespace, ROLLOUT_PLURAL, name, _request_timeout=self._timeout))
+            method: Callable[..., object] = {
+                "Deployment": self._apps.read_namespaced_deployment,
+                "StatefulSet": self._apps.read_namespaced_stateful_set,
+                "DaemonSet": self._apps.read_namespaced_daemon_set,
+            }[kind]
+            return self._json(method(name, namespace, _request_timeout=self._timeout))
+
+        try:
+            return await self._call(read, operation="get", kind=kind, namespace=namespace, name=name,
+                                    idempotent=True)
+        except KubeNotFound:
+            return None
+
+    async def list_workloads(self, namespace: str, kind: WorkloadKind, match_labels: Mapping[str, str]) -> list[str]:
+        """Names of the workloads of ``kind`` in ``namespace`` whose labels match."""
+        selector = ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
+
+        def listed() -> list[str]:
+            if kind == "Rollout":
+                found = _mapping(self._objects.list_namespaced_custom_object(
+                    ROLLOUT_GROUP, ROLLOUT_VERSION, namespace, ROLLOUT_PLURAL, label_selector=selector,
+                    _request_timeout=self._timeout))
+                return sorted(str(item["metadata"]["name"]) for item in found.get("items") or [])
+            method: Callable[..., Any] = {
+                "Deployment": self._apps.list_namespaced_deployment,
+                "StatefulSet": self._apps.list_namespaced_stateful_set,
+                "DaemonSet": self._apps.list_namespaced_daemon_set,
+            }[kind]
+            return sorted(item.metadata.name for item in method(namespace, label_selector=selector,
+                                                                  _request_timeout=self._timeout).items)
+
+        try:
+            return await self._call(listed, operation="list", kind=kind, namespace=namespace, name=None,
+                                    idempotent=True)
+        except KubeNotFound:  # Argo Rollouts not installed: nothing matches
+            return []
+
+    # --- authorization ------------------------------------------------------------------------
+
+    async def review_access(self, request: AccessRequest) -> AccessVerdict:
+        """Ask the apiserver (a SubjectAccessReview) whether ``request.username`` may do
+        ``request.verb``: what RBAC says, for verbs Kubernetes itself never checks too."""
+        body = request.review()
+
+        def review() -> dict[str, Any]:
+            question = _model(kubernetes.client.V1SubjectAccessReview, body)
+            answer = self._authorization.create_subject_access_review(question, _request_timeout=self._timeout)
+            return self._json(answer)
+
+        answer = await self._call(review, operation="create", kind="SubjectAccessReview", namespace=None,
+                                  name=None, idempotent=True)
+        status = answer.get("status") or {}
+        return AccessVerdict(allowed=bool(status.get("allowed")) and not status.get("denied"),
+                             reason=str(status.get("reason") or status.get("evaluationError") or ""))
 
     # --- namespaces ---------------------------------------------------------------------------
 

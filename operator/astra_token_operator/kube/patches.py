@@ -11,14 +11,21 @@ from typing import Any, Literal
 
 MERGE_PATCH = "application/merge-patch+json"
 
-WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
-WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet", "DaemonSet")
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "Rollout"]
+WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")
+# Argo Rollouts: a custom resource, restarted through its own spec.restartAt.
+ROLLOUT_GROUP, ROLLOUT_VERSION, ROLLOUT_PLURAL = "argoproj.io", "v1alpha1", "rollouts"
 
 
 def restart_patch(annotation: str, value: str) -> dict[str, Any]:
     """Stamp the pod template: a changed template makes the controller roll its pods
     (what ``kubectl rollout restart`` does with kubectl.kubernetes.io/restartedAt)."""
     return {"spec": {"template": {"metadata": {"annotations": {annotation: value}}}}}
+
+
+def rollout_restart_patch(restart_at: str) -> dict[str, Any]:
+    """An Argo Rollout restarts its pods when spec.restartAt (an RFC 3339 time) moves."""
+    return {"spec": {"restartAt": restart_at}}
 
 
 def metadata_patch(

@@ -604,7 +604,8 @@ def _replaced(kube: Kube, token: Obj, annotation: str, verb: str) -> Callable[[]
 @_kube_options
 @_output_options
 def rotate_command(names: tuple[str, ...], wait: bool, timeout: str, **_: Any) -> None:
-    """Rotate tokens now: mint, publish, restart their targets, revoke the old after the grace period.
+    """Rotate tokens now: mint, publish, restart their targets, revoke the old after the grace period
+    (after their targets' rollout has finished, when they have targets).
 
     Tokens rotated together carry one rotation id (annotation astra-tokens.io/rotate), so a
     workload several of them restart is restarted once.
@@ -649,7 +650,13 @@ def rotate_command(names: tuple[str, ...], wait: bool, timeout: str, **_: Any) -
                          f"period ({grace})"))
             results.append({"namespace": namespace, "name": name, **outcome.details})
         for restart in outcomes.restart_targets(requested):
+            # The operator batches restarts of one workload over a short window: wait for it.
+            deadline = time.monotonic() + seconds
             workload = kube.get_workload(restart.namespace, restart.kind, restart.name)
+            while (workload is not None and not outcomes.restarted_with(workload, rotation)
+                   and time.monotonic() < deadline):
+                time.sleep(POLL_SECONDS)
+                workload = kube.get_workload(restart.namespace, restart.kind, restart.name)
             done = outcomes.restarted_with(workload, rotation)
             word = "restarted" if done else ("not found" if workload is None else "not restarted")
             detail = f"once, for {', '.join(restart.tokens)} (restartedAt={rotation})" if done else \

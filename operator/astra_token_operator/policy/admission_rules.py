@@ -18,18 +18,26 @@ from astra_token_operator.models import (
     AstraToken,
     effective_role_name,
 )
+from astra_token_operator.policy import secret_template
+from astra_token_operator.policy.secret_template import Preset, SecretShape
 from astra_token_operator.policy.tenancy import matches_any, namespace_verdict
 from astra_token_operator.surface import (
+    ABANDON_VERB,
+    ANNOTATION_ABANDON,
+    ANNOTATION_ABANDONED_BY,
+    ANNOTATION_CASCADE,
     ANNOTATION_CREATED_BY,
     ANNOTATION_RENEW,
     ANNOTATION_REVOKE,
     ANNOTATION_ROTATE,
     FINALIZER,
+    GROUP,
     LABEL_LOGICAL_NAME,
     LABEL_ORG,
     LABEL_ORG_ID,
     LABEL_ROLE,
     REQUEST_ANNOTATIONS,
+    TOKEN_PLURAL,
 )
 
 # A rotation id: "now", or one shared by tokens rotated together (it becomes their workloads' restart stamp).
@@ -102,6 +110,7 @@ def token_create_problems(
     if not verdict.allowed:
         problems.append(verdict.reason)
     problems.extend(ttl_problems(token, role))
+    problems.extend(template_problems(token))
     logical = token.logical_name
     for holder in holders:
         if holder.uid == token.metadata.uid:
@@ -135,8 +144,20 @@ def token_update_problems(old: AstraToken, new: AstraToken, *, role: NamedRole |
                         "changed or removed; leave it as it is")
     if role is not None and new.spec.ttl != old.spec.ttl:
         problems.extend(ttl_problems(new, role))
+    if new.spec.secret.template != old.spec.secret.template or new.spec.metadata != old.spec.metadata:
+        problems.extend(template_problems(new))
     problems.extend(request_problems(new.metadata.annotations))
     return problems
+
+
+def template_problems(token: AstraToken) -> list[str]:
+    """A Secret template that fails to render, names an unknown field or makes an invalid key (tried
+    with sample values and the token's own metadata: nothing is minted for a template that cannot work)."""
+    template = token.spec.secret.template
+    if template is None:
+        return []
+    return secret_template.problems(SecretShape(preset=Preset(template.preset), data=dict(template.data)),
+                                    token.spec.metadata)
 
 
 def request_problems(annotations: Mapping[str, str]) -> list[str]:
@@ -158,6 +179,43 @@ def request_problems(annotations: Mapping[str, str]) -> list[str]:
         problems.append(f"{ANNOTATION_ROTATE}={rotation!r} is not a rotation id; use \"now\", or an id of letters, "
                         "digits, '.', '_', ':' or '-' (at most 63) shared by the tokens you rotate together")
     return problems
+
+
+def abandon_set(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    """This request sets astra-tokens.io/abandon (adds it, or changes its value): the one change that
+    needs the abandon permission. Removing it needs none (the token is then revoked as usual)."""
+    value = new.get(ANNOTATION_ABANDON)
+    return value is not None and value != old.get(ANNOTATION_ABANDON)
+
+
+def abandon_problems(annotations: Mapping[str, str]) -> list[str]:
+    value = annotations.get(ANNOTATION_ABANDON)
+    if value is not None and value != "true":
+        return [f"{ANNOTATION_ABANDON}={value!r} is not understood; the only value is \"true\" (remove the annotation "
+                "to have the token revoked on deletion, as usual)"]
+    return []
+
+
+ABANDON_PERMISSION = f"verb {ABANDON_VERB!r} on {TOKEN_PLURAL}.{GROUP}"
+
+
+def abandon_refusal(username: str, namespace: str, reason: str = "") -> str:
+    """Why setting abandon was refused: the permission it takes, and how to get it."""
+    why = f" ({reason})" if reason else ""
+    return (f"setting {ANNOTATION_ABANDON} releases the token without revoking it in Astra, which needs the "
+            f"permission to abandon AstraTokens ({ABANDON_PERMISSION}) in namespace {namespace!r}, and user "
+            f"{username!r} does not have it{why}. Delete the AstraToken without the annotation to revoke its "
+            "token, or ask a cluster administrator for that verb (docs/security.md, \"Abandoning a token\")")
+
+
+def abandon_stamp(old: Mapping[str, str], new: Mapping[str, str], requester: str) -> str | None:
+    """What astra-tokens.io/abandoned-by must hold after this request: who set abandon (JSON), kept
+    while abandon stays, gone with it. Nobody can write it by hand."""
+    if ANNOTATION_ABANDON not in new:
+        return None
+    if abandon_set(old, new):
+        return requester
+    return old.get(ANNOTATION_ABANDONED_BY)
 
 
 def request_changed(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
@@ -213,3 +271,41 @@ def labels_at_creation(org_ref: str, logical_name: str, org: NamedOrg | None, ro
 
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+
+
+# --- deleting an AstraOrg or AstraRole, switching an org's callerMode --------------------------------
+
+LISTED_USERS = 10  # names a message lists before it says "and N more"
+
+
+def users_text(users: Sequence[Holder]) -> str:
+    """"3 AstraTokens (team-a/app, team-a/db, team-b/app)": how many, and which."""
+    names = sorted(f"{u.namespace}/{u.name}" for u in users)
+    shown = ", ".join(names[:LISTED_USERS]) + (f" and {len(names) - LISTED_USERS} more" if len(names) > LISTED_USERS
+                                               else "")
+    return f"{len(names)} AstraToken{'s' if len(names) != 1 else ''} ({shown})"
+
+
+def cascade_requested(annotations: Mapping[str, str]) -> bool:
+    return annotations.get(ANNOTATION_CASCADE) == "true"
+
+
+def deletion_problems(kind: str, name: str, users: Sequence[Holder], *, cascade: bool) -> list[str]:
+    """Deleting an AstraOrg or AstraRole that AstraTokens use would strand their Astra tokens
+    (nothing could revoke them): refused, unless the cascade annotation asks for those AstraTokens
+    to be deleted (and their tokens revoked) first."""
+    if not users or cascade:
+        return []
+    return [f"{kind} {name!r} is used by {users_text(users)}: deleting it would leave their Astra tokens valid "
+            "with nothing to revoke them. Delete those AstraTokens first (each is revoked in Astra), or annotate "
+            f"the {kind} {ANNOTATION_CASCADE}=true to have deleting it delete them, revoking every token first"]
+
+
+def caller_mode_problems(name: str, old: AstraOrgSpec, new: AstraOrgSpec, users: Sequence[Holder]) -> list[str]:
+    """callerMode may change only while no AstraToken uses the org: to sidecar it would freeze their
+    renewals and rotations; back to standard it would revoke and replace them all at once."""
+    if old.caller_mode == new.caller_mode or not users:
+        return []
+    return [f"callerMode cannot change from {old.caller_mode} to {new.caller_mode} while {users_text(users)} use "
+            f"AstraOrg {name!r}: their tokens would stop being renewed (or all be replaced at once). Delete those "
+            "AstraTokens first (each is revoked in Astra), then change callerMode"]

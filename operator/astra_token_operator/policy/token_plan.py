@@ -9,7 +9,8 @@ anywhere is recovered by the next pass planning from what it finds.
 
 Order of the checks, first match wins for the work of a step:
   can the token be worked on at all (org, role, namespace, policy, ledger, slot)
-  -> an interrupted mint to settle -> no live token (mint) -> requests (revoke
+  -> an interrupted mint to settle -> no live token (mint) -> a token whose
+  credentials are lost from the ledger (revoke, then mint) -> requests (revoke
   now, renew with an increment) -> the lease (revoke expired, rotate, renew)
   -> metadata -> the Secret -> restarts owed -> the rotated-out token (mark
   superseded once published, revoke after its grace)."""
@@ -41,6 +42,7 @@ from astra_token_operator.policy.leases import (
 from astra_token_operator.records import MintIntent, RecordAction, RecordState, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
     CONDITION_READY,
+    CONDITION_ROLLED_OUT,
     LABEL_CLIENT_ID,
     LABEL_LOGICAL_NAME,
     LABEL_ORG,
@@ -152,6 +154,18 @@ class TokenFacts:
     slack: timedelta = timedelta(0)  # how early this pass may act (it woke from a jittered sleep)
     jitter: float = 0.0  # a draw in [0, 1): where in its window the next wake falls
     drift_check_at: datetime | None = None  # when the Secret is looked at again even without news
+    restart_wait_until: datetime | None = None  # this token's restarts are batched with others' until then
+    rollouts: RolloutFacts | None = None  # the restarted workloads' rollout, when one is awaited
+    rollout_timeout: timedelta = timedelta(minutes=30)  # a rollout longer than this is told about
+    rollout_poll: timedelta = timedelta(seconds=5)  # how often a rollout in progress is looked at
+
+
+@dataclass(frozen=True)
+class RolloutFacts:
+    """The workloads restarted for the current token, and whether their rollout has finished."""
+
+    complete: bool
+    pending: tuple[str, ...] = ()  # "Deployment web", ... still rolling out
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -215,12 +229,25 @@ class WriteSecret:
 
 @dataclass(frozen=True)
 class RestartTargets:
-    client_id: str  # the token the workloads restart for (also the stamp, so a repeat is a no-op)
+    stamp: str  # the restart stamp the record holds (a repeat with it changes nothing)
 
 
 @dataclass(frozen=True)
 class MarkSuperseded:
     revoke_after: datetime
+    awaiting_rollout: bool = False  # revoked once the restarted workloads rolled out (+ grace) instead
+
+
+@dataclass(frozen=True)
+class FinishRollout:
+    """The restarted workloads rolled out: the superseded token goes after the grace period."""
+
+    revoke_after: datetime
+
+
+@dataclass(frozen=True)
+class TellRolloutStuck:
+    pending: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -234,7 +261,8 @@ class ClearRequests:
 
 
 Work: TypeAlias = (ResolveIntent | Mint | RecordRenewal | RefuseRenewal | RecordMetadata | RevokeCurrent
-                   | WriteSecret | RestartTargets | MarkSuperseded | RevokeSuperseded | ClearRequests)
+                   | WriteSecret | RestartTargets | MarkSuperseded | FinishRollout | TellRolloutStuck
+                   | RevokeSuperseded | ClearRequests)
 
 
 @dataclass(frozen=True)
@@ -289,6 +317,11 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
     if current is None or current.record.state is not RecordState.ACTIVE:
         return TokenPlan(work=(_mint(facts, current),))
     record = current.record
+    if record.credentials is None:
+        # Its token and client secret are gone from the ledger (deleted by hand): it can never be
+        # published again, so it is revoked and replaced rather than left valid and unused.
+        return TokenPlan(work=(RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED,
+                                             "its token and client secret are missing from the ledger"),))
     if facts.requests.revoke:
         revoke: list[Work] = [RevokeCurrent(RecordState.REVOKED, RecordAction.REVOKED_MANUALLY,
                                             "revoked on request (astra-tokens.io/revoke)", facts.requests.by)]
@@ -302,8 +335,12 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
 
     decision = decide(now, _lease(record), policy, slack=facts.slack)
     if isinstance(decision, RevokeAndRotate):
-        return TokenPlan(work=(RevokeCurrent(RecordState.EXPIRED, RecordAction.EXPIRED,
-                                             "the lease expired before it was renewed"),))
+        expired: list[Work] = []
+        if ledger.previous is not None:  # its replacement will not supersede it: revoke it now
+            expired.append(RevokeSuperseded("the token that replaced it expired unattended"))
+        expired.append(RevokeCurrent(RecordState.EXPIRED, RecordAction.EXPIRED,
+                                     "the lease expired before it was renewed"))
+        return TokenPlan(work=tuple(expired))
     if isinstance(decision, Rotate):
         return TokenPlan(work=_rotation(facts, current))
     work: list[Work] = []
@@ -322,18 +359,41 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
     if secret is not None and not (secret.exists and secret.data_matches and secret.meta_matches):
         return TokenPlan(work=(_write_secret(facts, record, secret),))
     published = secret is not None and secret.exists and secret.client_id == record.client_id
-    if record.restart_for and published:
+    if record.restart_for and published and (facts.restart_wait_until is None or now >= facts.restart_wait_until):
         work.append(RestartTargets(record.restart_for))
     previous = ledger.previous
     if previous is not None and previous.record.state is RecordState.ACTIVE and published:
-        work.append(MarkSuperseded(superseded_revoke_at(now, policy.rotation_grace_period,
-                                                        _lease(previous.record))))
-    elif previous is not None and previous.record.state is RecordState.SUPERSEDED and (
-            previous.record.revoke_after is None or now >= previous.record.revoke_after):
-        work.append(RevokeSuperseded("its rotation grace period ended"))
+        work.append(_supersede(facts, previous.record, now))
+    elif previous is not None and previous.record.state is RecordState.SUPERSEDED:
+        work.extend(_superseded(facts, record, previous.record, now))
     if work:
         return TokenPlan(work=tuple(work))
     return TokenPlan(report=_report(facts, current, now))
+
+
+def _supersede(facts: TokenFacts, old: TokenRecord, now: datetime) -> MarkSuperseded:
+    """The new token is published: the old one stays valid for its grace period, or, when workloads
+    are restarted for the new one, until their rollout has finished (at most until its max expiry)."""
+    assert facts.policy is not None
+    if facts.has_restart_targets:
+        return MarkSuperseded(old.max_expires_at, awaiting_rollout=True)
+    return MarkSuperseded(superseded_revoke_at(now, facts.policy.rotation_grace_period, _lease(old)))
+
+
+def _superseded(facts: TokenFacts, current: TokenRecord, old: TokenRecord, now: datetime) -> list[Work]:
+    assert facts.policy is not None
+    if old.revoke_after is None or now >= old.revoke_after:
+        why = ("its max expiry came before its workloads' rollout finished" if old.awaiting_rollout
+               else "its rotation grace period ended")
+        return [RevokeSuperseded(why)]
+    if not old.awaiting_rollout or current.restart_for or facts.rollouts is None:
+        return []  # the grace runs; or the restart has not happened yet; or the rollout was not looked at
+    if facts.rollouts.complete:
+        return [FinishRollout(superseded_revoke_at(now, facts.policy.rotation_grace_period, _lease(old)))]
+    started = current.restarted_at or now
+    if not old.rollout_stuck and now >= started + facts.rollout_timeout:
+        return [TellRolloutStuck(facts.rollouts.pending)]
+    return []
 
 
 def _cannot_proceed(facts: TokenFacts) -> Blocked | None:
@@ -450,10 +510,15 @@ def _report(facts: TokenFacts, current: VersionedRecord, now: datetime) -> Repor
     previous = facts.ledger.previous if isinstance(facts.ledger, LedgerFacts) else None
     if previous is not None and previous.record.revoke_after is not None:
         candidates.append(previous.record.revoke_after)
+    if facts.restart_wait_until is not None and record.restart_for:
+        candidates.append(facts.restart_wait_until)
+    if previous is not None and previous.record.awaiting_rollout and not record.restart_for:
+        candidates.append(now + facts.rollout_poll)  # look at the rollout again soon
     wanted_labels = {LABEL_ORG: facts.org.name, LABEL_ORG_ID: facts.org.org_id, LABEL_ROLE: facts.role.role_name,
                      LABEL_LOGICAL_NAME: facts.logical_name, LABEL_CLIENT_ID: record.client_id}
     labels: dict[str, str | None] = {k: v for k, v in wanted_labels.items() if facts.labels.get(k) != v}
-    status = ready_status(facts, record, after if isinstance(after, WaitUntil) else None, now)
+    status = ready_status(facts, record, after if isinstance(after, WaitUntil) else None, now,
+                          stuck=previous.record if previous is not None and previous.record.rollout_stuck else None)
     return Report(labels=labels, status=status_patch(facts.status, status), wake_at=min(candidates), slack=slack)
 
 
@@ -463,8 +528,9 @@ def ready_reason(record: TokenRecord) -> TokenReason:
     return TokenReason.ROTATED if record.supersedes else TokenReason.ISSUED
 
 
-def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | None, now: datetime
-                 ) -> AstraTokenStatus:
+def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | None, now: datetime, *,
+                 stuck: TokenRecord | None = None) -> AstraTokenStatus:
+    """``stuck``: the superseded token whose workloads' rollout is taking too long, if any."""
     message = f"token {record.client_id} is valid; lease until {to_rfc3339(record.lease_expires_at)}"
     if waiting is not None:
         message += f"; next: {waiting.next.value} at {to_rfc3339(waiting.at)}"
@@ -474,6 +540,18 @@ def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | No
                   observed_generation=facts.generation),
         now,
     )
+    rollout = next((c for c in conditions if c.type == CONDITION_ROLLED_OUT), None)
+    if stuck is not None:
+        conditions = set_condition(conditions, Condition(
+            type=CONDITION_ROLLED_OUT, status="False", reason=TokenReason.ROLLOUT_STUCK,
+            message=f"the workloads restarted for token {record.client_id} have not finished rolling out; "
+                    f"token {stuck.client_id} stays valid until {to_rfc3339(stuck.revoke_after or now)}",
+            observed_generation=facts.generation), now)
+    elif rollout is not None and rollout.status != "True":
+        conditions = set_condition(conditions, Condition(
+            type=CONDITION_ROLLED_OUT, status="True", reason=TokenReason.ROLLED_OUT,
+            message=f"the workloads restarted for token {record.client_id} rolled out",
+            observed_generation=facts.generation), now)
     return AstraTokenStatus(
         conditions=conditions,
         client_id=record.client_id,
@@ -493,6 +571,7 @@ def ready_status(facts: TokenFacts, record: TokenRecord, waiting: WaitUntil | No
         next_action=waiting.next.value if waiting else None,
         next_action_at=waiting.at if waiting else None,
         observed_generation=facts.generation,
+        **({"restarts": record.restarts, "last_restarted_at": record.restarted_at} if record.restarts else {}),
     )
 
 

@@ -1,7 +1,8 @@
 """Deleting an AstraToken: revoke its tokens in Astra (404 = already gone),
 mark the records revoked (kept for audit) with who deleted it, free the slot,
-delete the Secret. With `astra-tokens.io/abandon: "true"` an admin releases it
-without revoking, and the ledger says so.
+delete the Secret. With `astra-tokens.io/abandon: "true"`, set by someone
+allowed to abandon AstraTokens (checked at admission, which stamps who), it is
+released without revoking, and the ledger says who did it.
 
 Failures raise: the caller (the delete handler) keeps the finalizer and tries
 again, woken when the system at fault answers; the same error policy as a
@@ -9,6 +10,7 @@ pass (reconcile/errors.py) says what to tell the user."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,7 +27,13 @@ from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.reconcile.wakeups import astra_cause
 from astra_token_operator.records import Principal, RecordState, VersionedRecord
-from astra_token_operator.surface import ANNOTATION_ABANDON, ORG_PLURAL, EventReason, TokenReason
+from astra_token_operator.surface import (
+    ANNOTATION_ABANDON,
+    ANNOTATION_ABANDONED_BY,
+    ORG_PLURAL,
+    EventReason,
+    TokenReason,
+)
 from astra_token_operator.vault import VaultError
 
 VERIFICATION_WAIT_SECONDS = 20.0  # how long a deletion waits in one go for its org's first verification
@@ -38,6 +46,22 @@ FINALIZER_PATIENCE_SECONDS = 120.0
 class Finalized:
     revoked: tuple[str, ...]
     abandoned: tuple[str, ...]
+    abandoned_by: str = ""
+
+
+def abandoned_by(token: AstraToken) -> Principal | None:
+    """Who released the token without revoking it: astra-tokens.io/abandon is "true" and the admission
+    webhook, having checked that user's permission to abandon, stamped them in abandoned-by. Without
+    that stamp (set before the permission existed, or with the webhook off) the token is revoked."""
+    annotations = token.metadata.annotations
+    if annotations.get(ANNOTATION_ABANDON) != "true":
+        return None
+    try:
+        data = json.loads(annotations.get(ANNOTATION_ABANDONED_BY) or "")
+        return Principal(username=str(data["username"]), uid=str(data.get("uid", "")),
+                         groups=[str(g) for g in data.get("groups") or []])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 async def remember_deleter(deps: Deps, owner_uid: str, who: Principal) -> None:
@@ -74,8 +98,8 @@ async def delete_token(deps: Deps, body: dict[str, Any], events: EventSink, *, f
             if result.revoked:
                 events.info(EventReason.REVOKED, f"revoked in Astra: {', '.join(result.revoked)}")
             if result.abandoned:
-                events.warning(EventReason.ABANDONED, "released without revoking (astra-tokens.io/abandon): "
-                                                      f"{', '.join(result.abandoned)}")
+                events.warning(EventReason.ABANDONED, f"released without revoking in Astra by {result.abandoned_by} "
+                                                      f"(astra-tokens.io/abandon): {', '.join(result.abandoned)}")
             return result
         failures += 1
         if blocked.message != told:
@@ -91,7 +115,8 @@ async def finalize_token(deps: Deps, body: dict[str, Any], deleted_by: Principal
     token = AstraToken.model_validate(body)
     uid = token.metadata.uid or ""
     identity = await _identity(deps, token)
-    abandon = token.metadata.annotations.get(ANNOTATION_ABANDON, "").lower() == "true"
+    abandoner = abandoned_by(token)
+    abandon = abandoner is not None
     actor = deleted_by or Principal.operator()
     revoked: list[str] = []
     abandoned: list[str] = []
@@ -106,12 +131,13 @@ async def finalize_token(deps: Deps, body: dict[str, Any], deleted_by: Principal
         ours = slot is not None and slot.claim.owner.uid == uid
         for found in await _live_records(deps, org_id, slot.claim.client_id if ours and slot else ""):
             client_id = found.record.client_id
-            if abandon:
-                reason = "AstraToken deleted with astra-tokens.io/abandon=true: not revoked in Astra"
-                await deps.ledger.write_record(found.record.abandoned(actor=actor, reason=reason),
+            if abandoner is not None:
+                reason = (f"AstraToken deleted by {actor.username} with astra-tokens.io/abandon=true set by "
+                          f"{abandoner.username}: not revoked in Astra")
+                await deps.ledger.write_record(found.record.abandoned(actor=abandoner, reason=reason),
                                                expected_version=found.version)
                 abandoned.append(client_id)
-                log_action("abandon", client_id=client_id, message=f"by {actor.username}", **where)
+                log_action("abandon", client_id=client_id, message=f"by {abandoner.username}", **where)
                 continue
             await revoke_and_record(deps, await _client(deps, token, org_id), found, actor=actor,
                                     reason="AstraToken deleted")
@@ -124,7 +150,7 @@ async def finalize_token(deps: Deps, body: dict[str, Any], deleted_by: Principal
         await deps.kube.delete_secret(namespace, secret_name, uid=found_secret.uid)
     deps.runtime.forget(uid)
     deps.observer.token_forgotten(uid)
-    return Finalized(tuple(revoked), tuple(abandoned))
+    return Finalized(tuple(revoked), tuple(abandoned), abandoner.username if abandoner else "")
 
 
 async def _identity(deps: Deps, token: AstraToken) -> tuple[str, str, str] | None:
@@ -167,7 +193,8 @@ async def _client(deps: Deps, token: AstraToken, org_id: str) -> AstraPort:
     org = await _org(deps, token, ready=True)
     if org is None:
         raise _pending(f"cannot revoke in Astra: AstraOrg {token.spec.org_ref!r} does not exist; recreate it, or "
-                       "annotate the AstraToken astra-tokens.io/abandon=true to remove it without revoking",
+                       "annotate the AstraToken astra-tokens.io/abandon=true to remove it without revoking (that "
+                       "takes the permission to abandon AstraTokens)",
                        retry_after=30, warning=True)
     if org.org_id != org_id:
         raise _pending(f"cannot revoke in Astra: the token was minted in org {org_id} but AstraOrg "

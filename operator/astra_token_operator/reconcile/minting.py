@@ -4,8 +4,9 @@ interrupted, and the one way a token is revoked and recorded.
 Order: claim the slot (so a conflicting AstraToken never mints; skipped when
 the pass already knows the slot is ours) -> write the intent -> create in
 Astra with the intent's marker as description (and, with native expiry,
-tokenExpiry = issuedAt + maxTtl) -> write the record -> point the slot at it
--> delete the intent: five Vault requests for a first token. A crash anywhere
+tokenExpiry = issuedAt + maxTtl) -> write the record (its credentials first,
+apart from it) -> point the slot at it -> delete the intent: six Vault
+requests for a first token. A crash anywhere
 leaves either nothing in Astra, or a token findable by its marker: resolving
 the intent completes the mint when the record exists, and revokes the token
 when it does not (its secret was never seen, so it can never be used)."""
@@ -95,6 +96,7 @@ class MintOrder:
     restart_pending: bool = False
     restart_stamp: str | None = None  # None: the mint's time
     actor: Principal | None = None  # who asked for this token (a rotate request); None: the operator
+    restarts: int = 0  # workload restarts the AstraToken caused so far (carried from token to token)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ async def mint(deps: Deps, client: AstraPort, identity: TokenIdentity, order: Mi
             actor=order.actor or Principal.operator(), owner=identity.owner, secret_name=order.secret_name,
             supersedes=order.supersedes,
             restart_for=(order.restart_stamp or to_rfc3339(now)) if order.restart_pending else None,
-            requested_by=order.actor,
+            requested_by=order.actor, restarts=order.restarts,
         )
         try:
             version = await ledger.write_record(record, expected_version=0)
@@ -247,14 +249,18 @@ async def revoke_and_record(deps: Deps, client: AstraPort, found: VersionedRecor
                             reason: str, state: RecordState = RecordState.REVOKED,
                             action: RecordAction = RecordAction.REVOKED) -> VersionedRecord:
     """Revoke the token in Astra, then record it revoked (who, why, when). A token Astra no longer
-    knows is recorded as deleted externally. The one place a revocation is written."""
+    knows is recorded as expired when its max expiry has passed (Astra's own tokenExpiry took it),
+    else as deleted externally. The one place a revocation is written."""
     record = found.record
     try:
         outcome = await client.revoke_token(record.client_id)
         gone = outcome is RevokeOutcome.ALREADY_GONE
-        if gone and state is RecordState.REVOKED:
+        now = deps.clock()
+        if gone and state is RecordState.REVOKED and now >= record.max_expires_at:
+            state, reason = RecordState.EXPIRED, f"{reason} (already gone from Astra: its max expiry had passed)"
+        elif gone and state is RecordState.REVOKED:
             state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
-        updated = record.revoked(at=deps.clock(), actor=actor, reason=reason, state=state, action=action)
+        updated = record.revoked(at=now, actor=actor, reason=reason, state=state, action=action)
         version = await deps.ledger.write_record(updated, expected_version=found.version)
     except Exception:
         deps.observer.lifecycle(Lifecycle.REVOCATION, record.org_id, "error")

@@ -25,7 +25,7 @@ from astra_token_operator.astra import (
     TokenInfo,
 )
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.kube import DesiredSecret, SecretSnapshot
+from astra_token_operator.kube import AccessRequest, AccessVerdict, DesiredSecret, SecretSnapshot
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.reconcile.observer import IGNORE, Observer
 from astra_token_operator.reconcile.runtime import Runtime
@@ -38,6 +38,7 @@ from astra_token_operator.records import (
     VersionedRecord,
     VersionedSlot,
 )
+from astra_token_operator.vault import LayoutMigration
 
 
 class AstraPort(Protocol):
@@ -73,7 +74,10 @@ class LedgerPort(Protocol):
 
     async def free_slot(self, org_id: str, role_name: str, logical_name: str, owner_uid: str) -> bool: ...
 
-    async def read_record(self, org_id: str, client_id: str) -> VersionedRecord | None: ...
+    def credentials_display_path(self, org_id: str, client_id: str) -> str: ...
+
+    async def read_record(self, org_id: str, client_id: str, *, credentials: bool = False
+                          ) -> VersionedRecord | None: ...
 
     async def write_record(self, record: TokenRecord, expected_version: int | None = None) -> int: ...
 
@@ -92,6 +96,8 @@ class LedgerPort(Protocol):
     async def forget_deletion(self, owner_uid: str) -> None: ...
 
     async def read_root_token(self, path: str, key: str = "token") -> SecretStr: ...
+
+    async def migrate_layout(self) -> LayoutMigration: ...
 
 
 class KubePort(Protocol):
@@ -125,9 +131,16 @@ class KubePort(Protocol):
                              annotations: Mapping[str, str | None] | None = None) -> None: ...
 
     async def restart_rollout(self, namespace: str, kind: WorkloadKind, name: str, *, annotation: str,
-                              value: str) -> bool: ...
+                              value: str, restart_at: str | None = None) -> bool: ...
+
+    async def read_workload(self, namespace: str, kind: WorkloadKind, name: str) -> dict[str, Any] | None: ...
+
+    async def list_workloads(self, namespace: str, kind: WorkloadKind,
+                             match_labels: Mapping[str, str]) -> list[str]: ...
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None: ...
+
+    async def review_access(self, request: AccessRequest) -> AccessVerdict: ...
 
 
 def utc_now() -> datetime:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from astra_token_operator.reconcile.restart_batches import RestartBatches
 from astra_token_operator.reconcile.token_state import TokenState
 from astra_token_operator.reconcile.verified import Verified
 from astra_token_operator.reconcile.wakeups import Wakeups
@@ -20,6 +21,7 @@ class Runtime:
     wakeups: Wakeups = field(default_factory=Wakeups)
     # Intents whose mint is running in this process: the sweeper and the daemons leave them alone.
     in_flight_intents: set[str] = field(default_factory=set)
+    restart_batches: RestartBatches = field(default_factory=RestartBatches)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tokens: dict[str, TokenState] = field(default_factory=dict)
 

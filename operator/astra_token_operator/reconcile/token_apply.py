@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from astra_token_operator.kube import KubeAlreadyExists, KubeConflict, KubeError
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.policy.token_plan import (
     ClearRequests,
+    FinishRollout,
     LedgerFacts,
     MarkSuperseded,
     Mint,
@@ -26,6 +27,7 @@ from astra_token_operator.policy.token_plan import (
     RestartTargets,
     RevokeCurrent,
     RevokeSuperseded,
+    TellRolloutStuck,
     TokenFacts,
     Work,
     WriteSecret,
@@ -42,11 +44,15 @@ from astra_token_operator.reconcile.token_facts import (
     created_by,
     known_secret_facts,
     ledger_facts,
+    publishable,
+    request_stamp,
     secret_facts,
 )
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
+from astra_token_operator.reconcile.workloads import resolve_targets
 from astra_token_operator.records import Principal, RecordAction, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_RESTARTED_AT,
     REQUEST_ANNOTATIONS,
@@ -103,14 +109,31 @@ class TokenApplier:
             case WriteSecret():
                 with self._counted(*([Lifecycle.SECRET_RESTORE] if work.restore else [])):
                     return await self._write_secret(facts, work, now)
-            case RestartTargets(client_id):
-                return await self._restart(facts, client_id)
-            case MarkSuperseded(revoke_after):
+            case RestartTargets(stamp):
+                return await self._restart(facts, stamp, now)
+            case MarkSuperseded(revoke_after, awaiting):
                 previous, current = _previous(facts), _current(facts)
                 # Whoever caused the new token (a rotate request's requester, else the operator).
                 actor = current.record.requested_by or Principal.operator()
                 stored = await self._store(previous, previous.record.superseded(
-                    by=current.record.client_id, revoke_after=revoke_after, actor=actor))
+                    by=current.record.client_id, revoke_after=revoke_after, actor=actor, awaiting_rollout=awaiting))
+                return self._with(facts, previous=stored)
+            case FinishRollout(revoke_after):
+                previous = _previous(facts)
+                stored = await self._store(previous, previous.record.rollout_finished(revoke_after=revoke_after,
+                                                                                       actor=Principal.operator()))
+                log_action("rollout-finished", client_id=previous.record.client_id,
+                           message=f"revoked at {to_rfc3339(revoke_after)}", **self._log)
+                return self._with(facts, previous=stored)
+            case TellRolloutStuck(pending):
+                previous = _previous(facts)
+                stored = await self._store(previous, previous.record.rollout_taking_too_long(
+                    actor=Principal.operator()))
+                self.events.warning(EventReason.ROLLOUT_STUCK,
+                                    f"{', '.join(pending)} did not finish rolling out within "
+                                    f"{self.deps.config.rollout_timeout_seconds:.0f}s; token "
+                                    f"{previous.record.client_id} stays valid until its max expiry "
+                                    f"{to_rfc3339(previous.record.max_expires_at)}")
                 return self._with(facts, previous=stored)
             case RevokeSuperseded(reason):
                 previous = _previous(facts)
@@ -129,17 +152,18 @@ class TokenApplier:
     async def _mint(self, facts: TokenFacts, work: Mint, now: datetime) -> TokenFacts:
         context, policy = self.context, self.context.policy
         spec = context.org.spec.token_defaults
+        cache = self.state.ledger
+        old = cache.current if cache is not None else None
         order = MintOrder(ttl=policy.ttl, max_ttl=policy.max_ttl, metadata=dict(facts.metadata),
                           created_by=created_by(context.token), secret_name=facts.secret_name,
                           native_expiry=spec.native_expiry, description_prefix=spec.description_prefix or "",
                           supersedes=work.supersedes, restart_pending=work.restart_pending,
+                          restarts=old.record.restarts if old is not None else 0,
                           restart_stamp=work.restart_stamp,
                           actor=Principal(username=work.actor) if work.actor else None)
-        cache = self.state.ledger
         ours = cache is not None and cache.slot_holder_uid == context.identity.owner.uid
         known_slot = cache.slot_version if cache is not None and ours else None
         minted = await mint(self.deps, self._client, context.identity, order, now, slot_version=known_slot)
-        old = cache.current if cache is not None else None
         self.state.ledger = LedgerCache(
             slot_holder_uid=context.identity.owner.uid, slot_holder="", slot_version=minted.slot_version,
             current=minted.current,
@@ -200,6 +224,9 @@ class TokenApplier:
                                 f"the lease of token {record.client_id} expired at "
                                 f"{to_rfc3339(record.lease_expires_at)} (was the operator down?); it was revoked "
                                 "and is being replaced")
+        elif work.actor is None:
+            self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked: {work.reason}; a new "
+                                                     "token replaces it")
         else:
             self.events.warning(EventReason.REVOKED, f"token {record.client_id} revoked on request by "
                                                      f"{actor.username}; a new token replaces it")
@@ -235,37 +262,62 @@ class TokenApplier:
                                                              f"({what})")
         return replace(facts, secret=compare_secret(self.context, _current(facts).record, written))
 
-    async def _restart(self, facts: TokenFacts, client_id: str) -> TokenFacts:
-        context = self.context
-        for target in context.token.spec.rollout_restart_targets:
-            try:
-                found = await self.deps.kube.restart_rollout(
-                    context.identity.owner.namespace or "", target.kind, target.name,
-                    annotation=ANNOTATION_RESTARTED_AT, value=client_id)
-            except KubeError as exc:
-                self._tell(Lifecycle.WORKLOAD_RESTART, "error")
-                self.events.warning(EventReason.ROLLOUT_RESTART_FAILED, f"{target.kind} {target.name}: {exc}")
+    async def _restart(self, facts: TokenFacts, stamp: str, now: datetime) -> TokenFacts:
+        """Ask for the workloads' restart in their batches; restart those that are due (for every
+        token in the batch); once all have been, the record no longer owes a restart."""
+        context, deps = self.context, self.deps
+        namespace = context.identity.owner.namespace or ""
+        window = timedelta(seconds=deps.config.restart_window_seconds)
+        batches = deps.runtime.restart_batches
+        batches.forget_done(now, keep=10 * window)
+        waiting_until: datetime | None = None
+        restarted = 0
+        for kind, name in await resolve_targets(deps, namespace, context.token.spec.rollout_restart_targets):
+            batch = batches.join((namespace, kind, name), stamp, context.identity.owner.name, now, window)
+            if not batch.done and now < batch.due:
+                waiting_until = batch.due if waiting_until is None else max(waiting_until, batch.due)
                 continue
-            self._tell(Lifecycle.WORKLOAD_RESTART, "ok" if found else "not_found")
-            if found:
-                log_action("restart", workload=f"{target.kind}/{target.name}", **self._log)
-                self.events.info(EventReason.ROLLOUT_RESTARTED,
-                                 f"{target.kind} {target.name} restarted to pick up token {client_id}")
-            else:
-                self.events.warning(EventReason.ROLLOUT_RESTART_FAILED,
-                                    f"{target.kind} {target.name} does not exist in "
-                                    f"{context.identity.owner.namespace}; fix spec.rolloutRestartTargets")
+            if not batch.done:
+                await self._restart_workload(namespace, kind, name, batch.stamp, sorted(batch.tokens), now)
+                batch.done = True
+            restarted += 1
+        self.state.restart_wait_until = waiting_until
+        if waiting_until is not None:
+            return replace(facts, restart_wait_until=waiting_until)
         current = _current(facts)
-        stored = await self._store(current, current.record.restarted(actor=Principal.operator()))
-        return self._with(facts, current=stored)
+        stored = await self._store(current, current.record.restarted(at=now, workloads=restarted,
+                                                                      actor=Principal.operator()))
+        return self._with(replace(facts, restart_wait_until=None), current=stored)
+
+    async def _restart_workload(self, namespace: str, kind: str, name: str, stamp: str, tokens: list[str],
+                                now: datetime) -> None:
+        workload = {"apiVersion": "argoproj.io/v1alpha1" if kind == "Rollout" else "apps/v1", "kind": kind,
+                    "metadata": {"name": name, "namespace": namespace}}
+        why = f"to pick up new tokens of AstraToken {', '.join(tokens)}"
+        try:
+            found = await self.deps.kube.restart_rollout(namespace, kind, name,  # type: ignore[arg-type]
+                                                         annotation=ANNOTATION_RESTARTED_AT, value=stamp,
+                                                         restart_at=to_rfc3339(now))
+        except KubeError as exc:
+            self._tell(Lifecycle.WORKLOAD_RESTART, "error")
+            self.events.warning(EventReason.ROLLOUT_RESTART_FAILED, f"{kind} {name}: {exc}")
+            return
+        self._tell(Lifecycle.WORKLOAD_RESTART, "ok" if found else "not_found")
+        if not found:
+            self.events.warning(EventReason.ROLLOUT_RESTART_FAILED,
+                                f"{kind} {name} does not exist in {namespace}; fix spec.rolloutRestartTargets")
+            return
+        log_action("restart", workload=f"{kind}/{name}", message=why, **self._log)
+        self.events.info(EventReason.ROLLOUT_RESTARTED, f"{kind} {name} restarted {why}")
+        self.events.about(workload).info(EventReason.ROLLOUT_RESTARTED, f"restarted by astra-token-operator {why}")
 
     async def _clear_requests(self, facts: TokenFacts) -> None:
         token = self.context.token
         await self.deps.kube.patch_metadata(TOKEN_PLURAL, token.metadata.name, namespace=token.metadata.namespace,
                                             annotations={key: None for key in (*REQUEST_ANNOTATIONS,
-                                                                                ANNOTATION_REQUESTED_BY)})
-        self.state.handled_requests = {key: value for key, value in token.metadata.annotations.items()
-                                       if key in REQUEST_ANNOTATIONS}
+                                                                                ANNOTATION_REQUESTED_BY,
+                                                                                ANNOTATION_REQUEST_ID)})
+        self.state.handled_requests = request_stamp(token.metadata.annotations)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -313,7 +365,7 @@ class TokenApplier:
         ledger = await ledger_facts(self.deps, self.context.identity, self.state)
         current = ledger.current
         secret = None
-        if current is not None:
+        if current is not None and publishable(current):
             secret = known_secret_facts(self.context, current.record, self.state) or await secret_facts(
                 self.deps, self.context, current.record, self.state, now)
         return replace(facts, ledger=ledger, secret=secret)

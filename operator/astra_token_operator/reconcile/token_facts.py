@@ -6,9 +6,9 @@ read only when something says it may have changed, or the drift check is due."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from astra_token_operator.kube import SecretSnapshot
 from astra_token_operator.models import AstraToken
@@ -30,14 +30,18 @@ from astra_token_operator.reconcile.secrets import desired_secret
 from astra_token_operator.reconcile.token_state import LedgerCache, TokenState
 from astra_token_operator.reconcile.verified import OrgState, RoleState
 from astra_token_operator.reconcile.wakeups import VAULT
-from astra_token_operator.records import OwnerRef, Principal, RecordState, TokenRecord
+from astra_token_operator.reconcile.workloads import rollout_facts
+from astra_token_operator.records import OwnerRef, Principal, RecordState, TokenRecord, VersionedRecord
 from astra_token_operator.surface import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_EXPIRES_AT,
     ANNOTATION_OWNED_BY_POD,
     ANNOTATION_RENEW,
+    ANNOTATION_REQUEST_ID,
     ANNOTATION_REQUESTED_BY,
     ANNOTATION_REVOKE,
     ANNOTATION_ROTATE,
+    LABEL_CLIENT_ID,
     REQUEST_ANNOTATIONS,
     TOKEN_KIND,
 )
@@ -71,7 +75,9 @@ def base_facts(deps: Deps, token: AstraToken, state: TokenState, now: datetime) 
         status={**token.status.model_dump(mode="json", by_alias=True), **state.written_status},
         labels={**meta.labels, **state.written_labels},
         org=org, role=role, slack=state.slack, jitter=deps.rng.random(),
-        drift_check_at=_drift_check_at(deps, state, now),
+        drift_check_at=_drift_check_at(deps, state, now), restart_wait_until=state.restart_wait_until,
+        rollout_timeout=timedelta(seconds=deps.config.rollout_timeout_seconds),
+        rollout_poll=timedelta(seconds=deps.config.rollout_poll_seconds),
     )
 
 
@@ -118,10 +124,17 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
         return replace(facts, ledger=LedgerUnreadable(str(exc), VAULT if isinstance(exc, VaultUnavailable)
                                                        else None)), context
     facts = replace(facts, ledger=ledger)
-    if ledger.current is not None and (state.secret_dirty or facts.drift_check_at is None
-                                       or now >= facts.drift_check_at):
+    if publishable(ledger.current) and (state.secret_dirty or facts.drift_check_at is None
+                                        or now >= facts.drift_check_at):
+        assert ledger.current is not None
         facts = replace(facts, secret=await secret_facts(deps, context, ledger.current.record, state, now),
                         drift_check_at=_drift_check_at(deps, state, now))
+    elif ledger.current is not None:  # as this process last read or wrote it: nothing says it changed
+        facts = replace(facts, secret=known_secret_facts(context, ledger.current.record, state))
+    previous, current = ledger.previous, ledger.current
+    if (previous is not None and previous.record.awaiting_rollout and current is not None
+            and not current.record.restart_for):
+        facts = replace(facts, rollouts=await rollout_facts(deps, facts.namespace, spec.rollout_restart_targets))
     return facts, context
 
 
@@ -153,13 +166,19 @@ async def _read_ledger(deps: Deps, identity: TokenIdentity) -> LedgerCache:
         return cache
     cache.intent = await ledger.read_intent(identity.owner.uid)
     if slot.claim.client_id:
-        cache.current = await ledger.read_record(identity.org_id, slot.claim.client_id)
+        cache.current = await ledger.read_record(identity.org_id, slot.claim.client_id, credentials=True)
     previous_id = cache.current.record.supersedes if cache.current else None
     if previous_id:
         previous = await ledger.read_record(identity.org_id, previous_id)
         if previous is not None and previous.record.state in (RecordState.ACTIVE, RecordState.SUPERSEDED):
             cache.previous = previous
     return cache
+
+
+def publishable(current: VersionedRecord | None) -> bool:
+    """The current record can be published: it holds its token and client secret (read with its
+    credentials, or just minted). One without is replaced by the planner, never published."""
+    return current is not None and current.record.credentials is not None
 
 
 async def secret_facts(deps: Deps, context: PassContext, record: TokenRecord, state: TokenState,
@@ -187,21 +206,17 @@ def compare_secret(context: PassContext, record: TokenRecord, found: SecretSnaps
     data_drift = [d for d in drift if not d.startswith(("label ", "annotation ", "owner "))]
     return SecretFacts(
         exists=True, owned=context.identity.owner.uid in found.owner_uids,
-        client_id=_text(found.data.get("clientId")), expires_at=_text(found.data.get("expiresAt")),
+        client_id=found.labels.get(LABEL_CLIENT_ID, ""), expires_at=found.annotations.get(ANNOTATION_EXPIRES_AT, ""),
         data_matches=not data_drift, meta_matches=len(data_drift) == len(drift), drift=drift)
-
-
-def _text(value: Any) -> str:
-    return value.get_secret_value() if value is not None else ""
 
 
 def open_requests(token: AstraToken, state: TokenState) -> Requests:
     """The renew/revoke requests on the AstraToken not handled yet. A handled request's annotation
     is removed, but the watched body may still show it for a moment: the same request is never
-    acted on twice. Once the body shows it gone, it is forgotten, so the same value set again later
-    is a new request."""
+    acted on twice. The same value set again later is a new request: admission stamps each request
+    with an id of its own (and, without the webhook, a body seen without the request forgets it)."""
     annotations = token.metadata.annotations
-    present = {key: annotations[key] for key in REQUEST_ANNOTATIONS if key in annotations}
+    present = request_stamp(annotations)
     if not present:
         state.handled_requests = {}
         return Requests()
@@ -243,3 +258,11 @@ def _role_facts(name: str, state: RoleState | None, presence: Presence) -> RoleF
         return RoleFacts(name=name, presence=presence)
     return RoleFacts(name=name, presence=Presence.PUBLISHED, ready=state.ready, reason=state.reason,
                      message=state.message, org_ref=state.org_ref, role_name=state.role_name)
+
+
+def request_stamp(annotations: Mapping[str, str]) -> dict[str, str]:
+    """What identifies the requests on an AstraToken: their annotations and admission's request id."""
+    found = {key: annotations[key] for key in REQUEST_ANNOTATIONS if key in annotations}
+    if found and ANNOTATION_REQUEST_ID in annotations:
+        found[ANNOTATION_REQUEST_ID] = annotations[ANNOTATION_REQUEST_ID]
+    return found

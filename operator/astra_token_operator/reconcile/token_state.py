@@ -42,6 +42,7 @@ class TokenState:
     written_labels: dict[str, str] = field(default_factory=dict)
     seen_generation: int | None = None  # the spec generation the daemon last acted on
     handled_requests: dict[str, str] = field(default_factory=dict)  # renew/revoke annotations acted on
+    restart_wait_until: datetime | None = None  # its workloads' restart is batched with others' until then
 
     def forget_ledger(self) -> None:
         """What was read from the ledger may be stale: the next pass reads it again."""

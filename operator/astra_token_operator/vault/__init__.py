@@ -18,6 +18,7 @@ from astra_token_operator.vault.errors import (
     VaultNotFound,
     VaultUnavailable,
 )
+from astra_token_operator.vault.layout import LayoutMigration
 from astra_token_operator.vault.ledger import RECORD_MAX_VERSIONS, Ledger
 from astra_token_operator.vault.paths import LedgerPaths, slot_key
 from astra_token_operator.vault.session import VaultSession
@@ -27,6 +28,7 @@ __all__ = [
     "AppRoleAuth",
     "Authenticator",
     "KubernetesAuth",
+    "LayoutMigration",
     "Ledger",
     "LedgerPaths",
     "TokenAuth",

@@ -19,12 +19,14 @@ from pydantic import BaseModel, SecretStr
 from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.records import (
+    SECRET_KEYS,
     MintIntent,
     Principal,
     RecordVersion,
     SlotClaim,
     SlotOutcome,
     SlotStatus,
+    TokenCredentials,
     TokenRecord,
     VersionedRecord,
     VersionedSlot,
@@ -37,6 +39,7 @@ from astra_token_operator.vault.errors import (
     VaultNotFound,
     VaultUnavailable,
 )
+from astra_token_operator.vault.layout import LAYOUT_VERSION, LayoutMigration, RecordLayout, recorded_at
 from astra_token_operator.vault.paths import LedgerPaths, split_secret_path
 from astra_token_operator.vault.session import VaultSession
 from astra_token_operator.vault.stored import parse_stored
@@ -49,6 +52,9 @@ logger = logging.getLogger("astra_token_operator.vault")
 # its audit trail (every renewal is one), so records keep many more.
 RECORD_MAX_VERSIONS = 1000
 _CLAIM_ATTEMPTS = 3
+# What may run before the layout is checked: nothing that reads or writes a token record.
+_BEFORE_LAYOUT = frozenset({"migrate-layout", "read-root-token", "write-deletion", "read-deletion",
+                            "forget-deletion"})
 
 
 def _log(message: str, **fields: object) -> None:
@@ -59,7 +65,7 @@ def _log(message: str, **fields: object) -> None:
 
 
 def _record_secrets(record: TokenRecord) -> tuple[SecretStr, ...]:
-    return (record.token, record.client_secret)
+    return tuple(value for value in (record.token, record.client_secret) if value is not None)
 
 
 class Ledger:
@@ -75,15 +81,20 @@ class Ledger:
         workers: int = 8,
         record_max_versions: int = RECORD_MAX_VERSIONS,
         listener: CallListener = ignore_calls,
+        layout_checked: bool = True,
     ) -> None:
         self.paths = LedgerPaths(mount=mount, prefix=prefix)
+        # False: every call but the few that touch no record waits (VaultUnavailable) until
+        # ``migrate_layout`` has run, so nothing reads or writes a record while it is rewritten.
+        self._layout_checked = layout_checked
         self._listener = listener
         self._session = session
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="astra-vault")
         self._record_max_versions = record_max_versions
 
     @classmethod
-    def from_config(cls, config: OperatorConfig, listener: CallListener = ignore_calls) -> Ledger:
+    def from_config(cls, config: OperatorConfig, listener: CallListener = ignore_calls, *,
+                    layout_checked: bool = True) -> Ledger:
         session = VaultSession(
             config.vault_addr,
             authenticator_from_config(config),
@@ -91,7 +102,7 @@ class Ledger:
             ca_file=config.vault_ca_file,
         )
         return cls(session, mount=config.vault_kv_mount, prefix=config.vault_prefix,
-                   workers=config.vault_workers, listener=listener)
+                   workers=config.vault_workers, listener=listener, layout_checked=layout_checked)
 
     @property
     def mount(self) -> str:
@@ -113,6 +124,9 @@ class Ledger:
         self, operation: str, where: str, fn: Callable[[hvac.Client], T], secrets: Iterable[SecretStr] = ()
     ) -> T:
         """Run ``fn`` on a worker thread; ``where`` names the path in any error."""
+        if not self._layout_checked and operation not in _BEFORE_LAYOUT:
+            raise VaultUnavailable(f"Vault {operation} {where}: the ledger's layout is being checked (and migrated "
+                                   "if needed); retried once that is done", operation=operation, path=where)
         call = functools.partial(self._session.call, operation, where, fn, tuple(secrets))
         started = time.monotonic()
         try:
@@ -147,15 +161,23 @@ class Ledger:
     # --- token records ---------------------------------------------------------------------------
 
     async def write_record(self, record: TokenRecord, expected_version: int | None = None) -> int:
-        """Store a new version of the record; return its KV version.
+        """Store a new version of the record; return its KV version. The record's token and client
+        secret are never part of it: a new record (``expected_version=0``) has them written once,
+        first, as its credentials (``credentials_path``); later versions leave them alone.
 
         ``expected_version``: check-and-set — 0 for a record that must not exist
         yet (a new mint), the version last read for an update; VaultCasMismatch
-        when someone else wrote in between. None writes unconditionally."""
+        when someone else wrote in between. None writes unconditionally (and the
+        credentials too, when the record carries them)."""
         key = self.paths.record(record.org_id, record.client_id)
-        data = record.to_storage()
+        data = record.audit_storage()
+        credentials = record.credentials if expected_version in (None, 0) else None
+        if expected_version == 0 and credentials is None:
+            raise ValueError("a new record needs its token and client secret")
 
         def write(client: hvac.Client) -> int:
+            if credentials is not None:
+                self._write_credentials(client, credentials, unconditionally=expected_version is None)
             if expected_version == 1:
                 # The record's first change: from now on keep its whole history (each version is an
                 # audit entry). Done here, not at the mint, so a mint costs one request less; KV's
@@ -175,23 +197,57 @@ class Ledger:
              action=record.last_action.value, state=record.state.value, version=version)
         return version
 
+    def _write_credentials(self, client: hvac.Client, credentials: TokenCredentials, *,
+                           unconditionally: bool = False) -> None:
+        """Write a token's credentials once (check-and-set 0). Finding the same ones there already
+        (a retried write whose answer was lost, a migration run again) is not an error."""
+        key = self.paths.credentials(credentials.org_id, credentials.client_id)
+        data = credentials.to_storage()
+        if unconditionally:
+            kv.write(client, self.mount, key, data)
+            return
+        if kv.try_write(client, self.mount, key, data, cas=0) is not None:
+            return
+        found = kv.read(client, self.mount, key)
+        if found is None or found.data.get("token") != data["token"]:
+            raise self._cas_lost("write-credentials", key, "other credentials are stored for this client id")
+
     def record_display_path(self, org_id: str, client_id: str) -> str:
         """The record's path as `bao kv get` takes it (``client_id=""``: the folder, ending in /)."""
         if not client_id:
             return self.paths.display(self.paths.tokens_dir(org_id)) + "/"
         return self.paths.display(self.paths.record(org_id, client_id))
 
-    async def read_record(self, org_id: str, client_id: str) -> VersionedRecord | None:
-        """The latest version of a record, or None when there is none."""
+    def credentials_display_path(self, org_id: str, client_id: str) -> str:
+        """Where a token's credentials are, as `bao kv get` takes it."""
+        return self.paths.display(self.paths.credentials(org_id, client_id))
+
+    async def read_record(self, org_id: str, client_id: str, *, credentials: bool = False
+                          ) -> VersionedRecord | None:
+        """The latest version of a record, or None when there is none. With ``credentials`` the
+        token and client secret are read too (one more request); a record whose credentials are
+        missing comes back without them (``record.credentials`` is None)."""
         key = self.paths.record(org_id, client_id)
-        found = await self._read("read", key)
+        secret_key = self.paths.credentials(org_id, client_id)
+
+        def read(client: hvac.Client) -> tuple[kv.KvVersion | None, kv.KvVersion | None]:
+            found = kv.read(client, self.mount, key)
+            if found is None or not credentials or all(k in found.data for k in SECRET_KEYS):
+                return found, None  # (a record of the first layout holds its secrets inline)
+            return found, kv.read(client, self.mount, secret_key)
+
+        found, secret = await self._run("read", self.paths.display(key), read)
         if found is None:
             return None
-        return VersionedRecord(self._parse(TokenRecord, found.data, "read", key), found.version)
+        record = self._parse(TokenRecord, found.data, "read", key)
+        if secret is not None:
+            record = record.with_credentials(self._parse(TokenCredentials, secret.data, "read", secret_key))
+        return VersionedRecord(record, found.version)
 
     async def record_history(self, org_id: str, client_id: str) -> list[RecordVersion]:
         """Every readable version of a record, oldest first: the audit trail.
-        Deleted or destroyed versions are skipped."""
+        Deleted or destroyed versions are skipped. A version rewritten by the
+        layout migration keeps the time it was first recorded."""
         key = self.paths.record(org_id, client_id)
         where = self.paths.display(key)
 
@@ -203,10 +259,41 @@ class Ledger:
 
         versions = await self._run("read-history", where, history)
         return [
-            RecordVersion(v.version, v.created_time,
+            RecordVersion(v.version, recorded_at(v),
                           parse_stored(TokenRecord, v.data, operation="read-history", path=where))
             for v in versions
         ]
+
+    # --- the layout: records without their secrets --------------------------------------------------
+
+    async def migrate_layout(self) -> LayoutMigration:
+        """Split every record that still holds its token and client secret (the first layout)
+        into a record without them and its credentials, rewriting its history so no version
+        shows them; then note the layout, so later start-ups cost one read. Safe to run again
+        and to interrupt: a record half rewritten is finished from its staged copy."""
+        where = self.paths.display(self.paths.layout())
+        migration = await self._run("migrate-layout", where, self._migrate_on_thread)
+        self._layout_checked = True
+        if migration.split:
+            logger.info("ledger layout migrated: %d record(s) split into record and credentials",
+                        migration.split, extra={"action": "migrate-layout"})
+        return migration
+
+    def _migrate_on_thread(self, client: hvac.Client) -> LayoutMigration:
+        marker = kv.read(client, self.mount, self.paths.layout())
+        if marker is not None and int(marker.data.get("version") or 0) >= LAYOUT_VERSION:
+            self._layout_checked = True
+            return LayoutMigration(already=True)
+        layout = RecordLayout(client, self.mount, self.paths, self._record_max_versions)
+        split = layout.finish_staged()
+        orgs = [k.rstrip("/") for k in kv.list_keys(client, self.mount, self.paths.orgs_dir()) if k.endswith("/")]
+        for org_id in orgs:
+            for client_id in kv.list_keys(client, self.mount, self.paths.tokens_dir(org_id)):
+                if not client_id.endswith("/") and layout.split(org_id, client_id):
+                    split += 1
+        kv.write(client, self.mount, self.paths.layout(), {"version": LAYOUT_VERSION, "splitRecords": split})
+        self._layout_checked = True  # before the answer wakes anyone waiting on Vault
+        return LayoutMigration(already=False, split=split)
 
     async def list_client_ids(self, org_id: str) -> list[str]:
         """Client ids with a record in the org, whatever their state."""

@@ -41,6 +41,23 @@ class LedgerPaths:
     def orgs_dir(self) -> str:
         return f"{self.prefix}/orgs"
 
+    def credentials(self, org_id: str, client_id: str) -> str:
+        """A token's secret material, apart from its record: outside orgs/, so a policy that reads
+        every record (orgs/*) reads no token."""
+        return f"{self.credentials_dir()}/{_segment('org id', org_id)}/{_segment('client id', client_id)}"
+
+    def credentials_dir(self) -> str:
+        return f"{self.prefix}/credentials"
+
+    def layout(self) -> str:
+        """Which layout the ledger is in (written once a migration is complete)."""
+        return f"{self.prefix}/layout"
+
+    def migration(self, org_id: str, client_id: str) -> str:
+        """A record's history as it is being rewritten without its secrets (kept until done, so a
+        crash midway loses nothing); outside orgs/, since it is read by the operator only."""
+        return f"{self.prefix}/migrations/{_segment('org id', org_id)}/{_segment('client id', client_id)}"
+
     def slot(self, org_id: str, role_name: str, logical_name: str) -> str:
         slot = slot_key(org_id, role_name, logical_name)
         return f"{self.prefix}/orgs/{_segment('org id', org_id)}/slots/{slot}"
