@@ -201,6 +201,7 @@ class Window:
 @dataclass
 class Round:
     n: int
+    metrics: str = ""  # "on"/"off" in a --compare-metrics run
     apply_seconds: float = 0.0
     ready_seconds: float = 0.0
     ready_p50: float = 0.0
@@ -608,8 +609,55 @@ def print_table(rounds: list[Round]) -> None:
     width = max(len(label) for label, _ in rows)
     say("\n=== summary ===")
     say(f"{'N':<{width}}  " + "  ".join(f"{r.n:>16}" for r in complete))
+    if any(r.metrics for r in complete):
+        say(f"{'metrics':<{width}}  " + "  ".join(f"{r.metrics:>16}" for r in complete))
     for label, cell in rows:
         say(f"{label:<{width}}  " + "  ".join(f"{cell(r):>16}" for r in complete))
+
+
+def restart_with_metrics(bench: Bench, enabled: bool) -> None:
+    """A fresh operator process (so memory figures start alike), metrics on or off; its org is
+    verified again before the round starts."""
+    say(f"\n=== restarting the operator with metrics {'on' if enabled else 'off'} ===")
+    bench.operator.restart(extra_env={"ASTRA_OPERATOR_METRICS_ENABLED": "true" if enabled else "false"})
+    time.sleep(5)  # the org's and role's first verification in the new process
+    wait_ready_cluster_object(bench.objects, "astraorgs", ORG, 60)
+    scraped = _http_status(f"{bench.operator.ops_url}/metrics")
+    bench.check(scraped == (200 if enabled else 404), f"/metrics answered {scraped} with metrics "
+                                                      f"{'on' if enabled else 'off'}")
+
+
+def _http_status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback http)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def print_metrics_cost(rounds: list[Round]) -> None:
+    """Operator CPU per token and memory, metrics off vs on, for each N run both ways."""
+    paired = [(off, on) for off in rounds for on in rounds
+              if off.metrics == "off" and on.metrics == "on" and off.n == on.n and off.ramp and on.ramp]
+    if not paired:
+        return
+    say("\n=== what the metrics cost (operator process, metrics off -> on) ===")
+    for off, on in paired:
+        n = off.n
+        say(f"N = {n}:")
+        say(f"  CPU per token, ramp:    {_w(off.ramp).operator_cpu * 1000 / n:7.1f} ms -> "
+            f"{_w(on.ramp).operator_cpu * 1000 / n:7.1f} ms")
+        if off.delete and on.delete:
+            say(f"  CPU per token, delete:  {_w(off.delete).operator_cpu * 1000 / n:7.1f} ms -> "
+                f"{_w(on.delete).operator_cpu * 1000 / n:7.1f} ms")
+        if off.idle and on.idle:
+            say(f"  CPU at rest:            {_w(off.idle).operator_cpu:7.2f} s -> {_w(on.idle).operator_cpu:7.2f} s "
+                f"in {_w(on.idle).seconds:.0f} s")
+            say(f"  RSS at rest:            {mib(_w(off.idle).rss_kib):>7} -> {mib(_w(on.idle).rss_kib):>7}")
+        say(f"  RSS peak, ramp:         {mib(_w(off.ramp).peak_rss_kib):>7} -> {mib(_w(on.ramp).peak_rss_kib):>7}")
 
 
 def _w(window: Window | None) -> Window:
@@ -696,6 +744,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default 15s; the operator's default is 10m)")
     parser.add_argument("--no-webhooks", action="store_true",
                         help="run the operator without its admission webhooks (to see what they cost)")
+    parser.add_argument("--compare-metrics", action="store_true",
+                        help="run each N twice, the operator restarted with metrics off then on "
+                             "(ASTRA_OPERATOR_METRICS_ENABLED), and print what the metrics cost")
     parser.add_argument("--astra-rate-limit", type=float, default=None, metavar="RPS",
                         help="the AstraOrg's spec.rateLimit.requestsPerSecond (burst 2x); default: the "
                              "operator's own (10/s, burst 20)")
@@ -718,10 +769,17 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for index, n in enumerate(args.tokens):
                     repeat = args.tokens[:index].count(n)
-                    rounds.append(run_round(bench, n, f"bench-{n}" + (f"-{repeat + 1}" if repeat else "")))
+                    name = f"bench-{n}" + (f"-{repeat + 1}" if repeat else "")
+                    for mode in (("off", "on") if args.compare_metrics else ("",)):
+                        if mode:
+                            restart_with_metrics(bench, mode == "on")
+                        result = run_round(bench, n, f"{name}-metrics-{mode}" if mode else name)
+                        result.metrics = mode
+                        rounds.append(result)
             finally:
                 failures = bench.failures
                 print_table(rounds)
+                print_metrics_cost(rounds)
     except BenchFailure as failure:
         failures.append(str(failure))
         say(f"FAILED: {failure}")

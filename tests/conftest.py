@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 
-from testplatform.gobuild import ensure_controlplane, ensure_helm, ensure_node_binaries
+from testplatform.gobuild import ensure_controlplane, ensure_helm, ensure_node_binaries, ensure_promtool
 from testplatform.imagebuild import ensure_operator_image, image_build_unsupported_reason
 from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
 from testplatform.node import Node, node_unsupported_reason, start_node
@@ -59,6 +59,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any("integration" in item.path.parts for item in session.items):
         _, controlplane_seconds = ensure_controlplane()
         _, helm_seconds = ensure_helm()
+        ensure_promtool()  # the alerting rules' checks
         session.config.stash[BUILD_SECONDS] = (controlplane_seconds, helm_seconds)
     if any(item.get_closest_marker("node") for item in session.items) and node_unavailable() is None:
         _, node_seconds = ensure_node_binaries()

@@ -26,7 +26,8 @@ class CallRecord:
     seconds: float
     org: str = ""  # Astra calls: the org whose root token made the call
     status: int | None = None  # the HTTP status when there was one
-
+    attempts: int = 1  # requests sent for this call (Astra retries GET and DELETE)
+    rate_limited_seconds: float = 0.0  # time spent waiting for the org's rate limit
 
     @property
     def answered(self) -> bool:
@@ -39,3 +40,12 @@ CallListener = Callable[[CallRecord], None]
 
 def ignore_calls(_: CallRecord) -> None:
     """The listener of clients built without one."""
+
+
+def fan_out(*listeners: CallListener) -> CallListener:
+    """One listener that tells each of ``listeners`` in turn."""
+    def tell(call: CallRecord) -> None:
+        for listener in listeners:
+            listener(call)
+
+    return tell

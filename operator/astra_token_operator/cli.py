@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true", default=None,
                      help="do not coordinate with other replicas (no peering)")
     run.add_argument("--priority", type=int, default=None, help="peering priority of this replica")
-    run.add_argument("--verbose", action="store_true", help="log at DEBUG level")
+    run.add_argument("--verbose", action="store_true", help="log at DEBUG level (else ASTRA_OPERATOR_LOG_LEVEL)")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None,
+                     help="log level (default INFO)")
     run.add_argument("--log-format", choices=["plain", "json"], default=None, help="log line format")
     return parser
 
@@ -50,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "standalone": args.standalone,
                 "priority": args.priority,
                 "log_format": args.log_format,
+                "log_level": args.log_level,
             }.items()
             if value is not None
         }

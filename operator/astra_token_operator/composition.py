@@ -1,27 +1,54 @@
 """The composition root: the real clients built once from the settings, wired
-to the runtime registry, and closed on exit. Nothing else constructs them."""
+to the runtime registry and to what watches them (metrics, health), and closed
+on exit. Nothing else constructs them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 
 from astra_token_operator.astra import AstraClients
+from astra_token_operator.calls import CallListener, fan_out
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.kube import Kube
+from astra_token_operator.observability.health import Health
+from astra_token_operator.observability.metrics import OperatorMetrics, process_collectors
+from astra_token_operator.observability.server import OpsServer
 from astra_token_operator.reconcile.ledger_view import ViewedLedger
+from astra_token_operator.reconcile.observer import IGNORE, Observer
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.runtime import Runtime
 from astra_token_operator.vault import Ledger
 
 
-@dataclass(frozen=True)
+@dataclass
 class Assembly:
     deps: Deps
     ledger: Ledger
     astra: AstraClients
     kube: Kube
+    health: Health
+    metrics: OperatorMetrics | None
+    server: OpsServer | None = None
+    _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        """The ops port (/metrics, /livez, /readyz) and the heartbeat; on the running event loop."""
+        config = self.deps.config
+        self.server = OpsServer(config.metrics_listen_addr, config.metrics_port, self.health,
+                                self.metrics.registry if self.metrics is not None else None)
+        self.server.start()
+        self._heartbeat = asyncio.get_running_loop().create_task(self.health.run(self.ledger.ping),
+                                                                 name="astra-heartbeat")
 
     async def aclose(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if self.server is not None:
+            self.server.stop()
         await self.astra.aclose_all()
         await self.ledger.aclose()
         await self.kube.aclose()
@@ -29,12 +56,23 @@ class Assembly:
 
 def assemble(config: OperatorConfig) -> Assembly:
     runtime = Runtime()
-    listener = runtime.wakeups.call_finished  # every client's answers wake whoever waits on that system
+    health = Health(stall_seconds=config.event_loop_stall_seconds, webhook_expected=config.webhook_enabled)
+    metrics: OperatorMetrics | None = None
+    observer: Observer = IGNORE
+    # Every client's answers wake whoever waits on that system, tell readiness whether Vault
+    # answers, and (with metrics on) are counted.
+    listeners: list[CallListener] = [runtime.wakeups.call_finished, health.call_finished]
+    if config.metrics_enabled:
+        metrics = OperatorMetrics(mints_in_flight=lambda: len(runtime.in_flight_intents))
+        process_collectors(metrics.registry)
+        listeners.append(metrics.call_finished)
+        observer = metrics
+    listener = fan_out(*listeners)
     # Records wait until the start-up handler has checked (and migrated) the ledger's layout.
     ledger = Ledger.from_config(config, listener=listener, layout_checked=False)
     astra = AstraClients(listener=listener)
     kube = Kube.from_environment(listener=listener)
     # Every ledger read and write passes through the view the sweep keeps (reconcile/ledger_view.py).
     viewed = ViewedLedger(ledger, runtime.ledger_view)
-    return Assembly(deps=Deps(config=config, ledger=viewed, astra=astra, kube=kube, runtime=runtime),
-                    ledger=ledger, astra=astra, kube=kube)
+    deps = Deps(config=config, ledger=viewed, astra=astra, kube=kube, runtime=runtime, observer=observer)
+    return Assembly(deps=deps, ledger=ledger, astra=astra, kube=kube, health=health, metrics=metrics)

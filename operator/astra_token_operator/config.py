@@ -23,7 +23,19 @@ class OperatorConfig(BaseSettings):
     standalone: bool = False
     priority: int = 0
     peering_name: str = "astra-token-operator"
+    # How long a replica's keep-alive counts (Kopf's settings.peering.lifetime): a crashed active
+    # replica is taken over at most this long after its last keep-alive.
+    peering_lifetime_seconds: int = 60
     log_format: Literal["plain", "json"] = "plain"
+    # DEBUG, INFO, WARNING or ERROR; --verbose is DEBUG.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # The operator's own HTTP port: /metrics (when metrics_enabled), /livez and /readyz.
+    metrics_enabled: bool = True
+    metrics_listen_addr: str = "127.0.0.1"
+    metrics_port: int = 8081
+    # /livez fails when the event loop has not run for this long.
+    event_loop_stall_seconds: float = 30.0
 
     # Vault ledger
     vault_addr: str = "http://127.0.0.1:8200"

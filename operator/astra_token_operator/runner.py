@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 import kopf
 
 from astra_token_operator import handlers
 from astra_token_operator.config import OperatorConfig
+from astra_token_operator.logformat import JsonLines, level_of
 
 
 async def run_operator(config: OperatorConfig, *, verbose: bool = False) -> None:
     if config.webhook_enabled:
         handlers.enable_admission()
-    kopf.configure(
-        verbose=verbose,
-        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
-    )
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
+    root = logging.getLogger()
+    root.setLevel(level_of(config.log_level, verbose=verbose))
+    if config.log_format == "json":
+        for handler in root.handlers:  # Kopf's own handler: our formatter, the same keys on every line
+            handler.setFormatter(JsonLines())
     await kopf.operator(
         registry=handlers.registry,
         memo=kopf.Memo(config=config),

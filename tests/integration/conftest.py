@@ -245,7 +245,7 @@ def pod_values(platform: Platform, operator_image: str) -> Callable[[], dict[str
         return {
             "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
             "hostNetwork": True,
-            "livenessPort": free_port(), "webhook": {"port": free_port()},
+            "livenessPort": free_port(), "webhook": {"port": free_port()}, "metrics": {"port": free_port()},
             "vault": {"address": platform.openbao.addr, "auth": "token",
                       "tokenSecret": {"name": VAULT_TOKEN_SECRET}},
             "verbose": True,

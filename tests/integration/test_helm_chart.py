@@ -98,18 +98,24 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
         "ClusterKopfPeering", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
         "Deployment", "MutatingWebhookConfiguration", "Secret", "Service", "ServiceAccount",
         "ValidatingWebhookConfiguration",
+        "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "PodDisruptionBudget",
+        "Service",  # metrics
     ])
     deployment = one(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     operator = container(docs)
     env = plain_env(docs)
 
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["replicas"] == 2  # an active replica and a standby that serves admission
     # The new pod starts (and waits, paused) before the old one stops.
     assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
                                               "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
-    assert operator["command"] == ["astra-token-operator", "run"]
+    assert "exec astra-token-operator run --priority=" in operator["command"][2]  # distinct priorities
     assert "--liveness=http://0.0.0.0:8080/healthz" in operator["args"]
+    assert operator["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert {"name": "metrics", "containerPort": int(env["ASTRA_OPERATOR_METRICS_PORT"]), "protocol": "TCP"} \
+        in operator["ports"]
     assert "--standalone" not in operator["args"]
     assert pod["serviceAccountName"] == one(docs, "ServiceAccount")["metadata"]["name"] == fullname
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -128,7 +134,7 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
                for rule in operator_rules(docs, fullname))
 
     # Webhook: Service -> container port, the configuration names, the certificate's names and chain.
-    service = one(docs, "Service")
+    service = one(docs, "Service", "ato-astra-token-operator-webhook")
     assert env["ASTRA_OPERATOR_WEBHOOK_SERVICE_NAME"] == service["metadata"]["name"]
     assert env["ASTRA_OPERATOR_WEBHOOK_SERVICE_NAMESPACE"] == "astra-system"
     assert env["ASTRA_OPERATOR_WEBHOOK_SERVICE_PORT"] == str(service["spec"]["ports"][0]["port"]) == "443"
@@ -163,7 +169,8 @@ def test_default_render_wires_deployment_webhook_certificate_and_peering_togethe
                 and doc["metadata"]["name"] != abandon["metadata"]["name"]]
 
     # Nothing optional unless asked for.
-    assert not [doc for doc in docs if doc["kind"] in {"NetworkPolicy", "PodDisruptionBudget", "Certificate"}]
+    assert not [doc for doc in docs if doc["kind"] in {"NetworkPolicy", "Certificate", "ServiceMonitor",
+                                                        "PrometheusRule", "ConfigMap"}]
 
 
 def test_cert_manager_network_policy_and_two_replicas_render_as_asked(helm: Any) -> None:
@@ -193,11 +200,11 @@ def test_cert_manager_network_policy_and_two_replicas_render_as_asked(helm: Any)
     assert {"port": "webhook", "protocol": "TCP"} in policy["ingress"][0]["ports"]
     egress_ports = {(port["port"], port["protocol"]) for rule in policy["egress"] for port in rule["ports"]}
     assert {(443, "TCP"), (6443, "TCP"), (53, "UDP"), (53, "TCP"), (8200, "TCP")} <= egress_ports
-    assert not [doc for doc in docs if doc["kind"] == "PodDisruptionBudget"]  # still opt-in
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
 
 
 def test_standalone_never_runs_two_operators_even_during_a_rollout(helm: Any) -> None:
-    docs = render(helm, "peering.enabled=false")
+    docs = render(helm, "peering.enabled=false", "replicas=1")
     assert "--standalone" in container(docs)["args"]
     assert one(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
     assert not [doc for doc in docs if doc["kind"] in {"ClusterKopfPeering", "KopfPeering"}]
@@ -207,7 +214,6 @@ def test_standalone_never_runs_two_operators_even_during_a_rollout(helm: Any) ->
 @pytest.mark.parametrize(("sets", "reason"), [
     (["replicas=2", "peering.enabled=false"], "replicas > 1 needs peering.enabled=true"),
     (["watchNamespaces[0]=team-*"], "is a pattern"),
-    (["podDisruptionBudget.enabled=true"], "would block every node drain"),
     (["vault.auth=token"], "vault.tokenSecret.name"),
     (["vault.auth=userpass"], "vault/auth"),
 ])
@@ -247,7 +253,7 @@ class Release:
 # While the chart's operator stands in for the suite's, it also serves the orgs other tests
 # share, whose root tokens are in the suite operator's namespace: allowing that namespace keeps
 # them Ready (and exercises rootTokenNamespaces).
-SHARED_ORGS = (f"rootTokenNamespaces[0]={OPERATOR_NAMESPACE}",)
+SHARED_ORGS = (f"rootTokenNamespaces[0]={OPERATOR_NAMESPACE}", "replicas=1")  # one local process stands in
 
 
 @contextlib.contextmanager
@@ -268,6 +274,7 @@ def installed(helm: Any, k8s_api: k8s.ApiClient, *sets: str, values: Manifest | 
         yaml.safe_dump(values or {}, values_file)
         values_file.flush()
         helm("install", release.name, str(CHART), "--namespace", release.namespace, "-f", values_file.name,
+             "--set", "crds.enabled=false",  # the suite applied the CRDs itself
              *[arg for value in sets for arg in ("--set", value)])
     release.manifest = documents(helm("get", "manifest", release.name, "--namespace", release.namespace).stdout)
     try:
@@ -311,7 +318,8 @@ def test_upgrade_keeps_the_webhook_certificate_and_the_operators_webhooks(
                       "-p", json.dumps({"webhooks": [webhook]}))
     assert patched.returncode == 0, patched.stderr
 
-    helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--set", "podLabels.upgraded=yes")
+    helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--reuse-values",
+         "--set", "podLabels.upgraded=yes")
 
     assert cluster.secret_data(secret_name, release.namespace) == before
     found = json.loads(kubectl("get", "validatingwebhookconfiguration", configuration, "-o", "json").stdout)

@@ -224,7 +224,8 @@ def test_operator_pod_from_helm_install_is_ready_through_its_probes_and_runs_con
     operator = pod.spec.containers[0]
     # Ready came from the chart's own probes, run by the kubelet.
     assert operator.startup_probe.http_get.path == "/healthz"
-    assert operator.readiness_probe.tcp_socket.port == "webhook"
+    assert operator.readiness_probe.http_get.path == "/readyz"  # the webhook serves and Vault answers
+    assert operator.liveness_probe.http_get.path == "/livez"
     status = container_status(pod)
     assert status.started
     assert status.ready

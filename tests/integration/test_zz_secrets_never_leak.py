@@ -1,5 +1,5 @@
 """Runs last: the operator's logs (DEBUG level, every restart of the suite),
-every Event, every custom resource (annotations such as abandoned-by included) and
+its /metrics, every Event, every custom resource (annotations such as abandoned-by included) and
 everything `kubectl astra` printed in the whole run (but the token --show-token was asked for)
 hold no root token, issued token or client secret, in clear or base64; nor does any ledger record
 (they live apart, as credentials)."""
@@ -89,6 +89,7 @@ def test_no_secret_appears_in_logs_events_or_resources(
 
     haystacks = {
         "operator logs": operator.log_text(),
+        "metrics": operator.scrape(),
         "events": kubectl("get", "events", "-A", "-o", "json").stdout,
         "custom resources": kubectl("get", "astra", "-A", "-o", "json").stdout,
         "kubectl astra outputs": "\n".join(run.stderr + ("" if run.shows_token else run.stdout)

@@ -117,3 +117,29 @@ def ensure_helm() -> tuple[Path, float]:
         )
         os.replace(Path(scratch) / "helm", target)  # atomic, as above
     return target, time.monotonic() - started
+
+
+# Prometheus' Go module numbers its v3 releases v0.3xx.y (v0.316.0 is Prometheus 3.16.0).
+PROMETHEUS_MODULE_VERSION = "v0.316.0"
+
+
+def ensure_promtool() -> tuple[Path, float]:
+    """promtool (checks and unit-tests the chart's alerting rules), built from the Prometheus
+    Go module like helm: (binary, seconds spent building); 0 when cached."""
+    target_dir = CACHE_DIR / f"promtool-{PROMETHEUS_MODULE_VERSION}"
+    target = target_dir / "promtool"
+    if target.exists():
+        return target, 0.0
+    started = time.monotonic()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target_dir, prefix="partial-") as scratch:
+        subprocess.run(
+            [
+                _require_go(), "install", "-trimpath",
+                f"-ldflags=-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_MODULE_VERSION}",
+                f"github.com/prometheus/prometheus/cmd/promtool@{PROMETHEUS_MODULE_VERSION}",
+            ],
+            env={**_go_env(), "GOBIN": scratch}, check=True,
+        )
+        os.replace(Path(scratch) / "promtool", target)  # atomic, as above
+    return target, time.monotonic() - started

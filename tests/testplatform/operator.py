@@ -24,24 +24,32 @@ class OperatorProcess:
     child: Child | None = None
     starts: int = 0
     liveness_port: int = 0
+    metrics_port: int = 0  # the operator's own port: /metrics, /livez, /readyz
     webhook_port: int | None = None
     verbose: bool = True  # DEBUG logs: the suite proves even those hold no secret; benchmarks turn it off
+    standalone: bool = True  # False: Kopf peering (set ASTRA_OPERATOR_PEERING_NAME), with this priority
+    priority: int = 0
     logs: list[Path] = field(default_factory=list)
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
         assert self.child is None or not self.child.alive(), "already running"
         self.starts += 1
         self.liveness_port = free_port()
-        env = {**self.env, **(extra_env or {})}
+        self.metrics_port = free_port()
+        env = {"ASTRA_OPERATOR_METRICS_PORT": str(self.metrics_port), **self.env, **(extra_env or {})}
         self.webhook_port = None
         if env.get("ASTRA_OPERATOR_WEBHOOK_ENABLED", "true").lower() != "false":
-            self.webhook_port = free_port()
+            # A port given in the env may be shared: Kopf listens with SO_REUSEPORT, so replicas on
+            # one port stand for a Service's endpoints (the kernel spreads connections, the
+            # survivor gets them all).
+            self.webhook_port = int(env.get("ASTRA_OPERATOR_WEBHOOK_PORT") or free_port())
             env["ASTRA_OPERATOR_WEBHOOK_PORT"] = str(self.webhook_port)
         log = self.log_dir / f"operator-{self.starts}.log"
         self.logs.append(log)
         self.child = Child(
             "operator",
-            [str(venv_tool("astra-token-operator")), "run", "--standalone",
+            [str(venv_tool("astra-token-operator")), "run",
+             *(["--standalone"] if self.standalone else [f"--priority={self.priority}"]),
              f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", *(["--verbose"] if self.verbose else [])],
             log_path=log, env=env, stdout=None,
         )
@@ -73,6 +81,15 @@ class OperatorProcess:
         if self.webhook_port is not None:
             wait_until(self._webhooks_point_here, timeout=timeout, interval=0.3,
                        what="the webhook configuration to point at this operator", child=self.child)
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def scrape(self) -> str:
+        """The operator's /metrics, as Prometheus reads it."""
+        with urllib.request.urlopen(f"{self.ops_url}/metrics", timeout=10) as response:  # noqa: S310 (http, loopback)
+            return str(response.read().decode())
 
     def alive(self) -> bool:
         return self.child is not None and self.child.alive()

@@ -76,9 +76,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if and .Values.podDisruptionBudget.enabled (lt (int .Values.replicas) 2) -}}
-{{- fail "podDisruptionBudget.enabled needs replicas >= 2: with one replica it would block every node drain" -}}
-{{- end -}}
 {{- if and (eq .Values.vault.auth "token") (not .Values.vault.tokenSecret.name) -}}
 {{- fail "vault.auth=token needs vault.tokenSecret.name (a Secret in the release namespace holding the Vault token)" -}}
 {{- end -}}

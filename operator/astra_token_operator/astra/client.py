@@ -90,6 +90,14 @@ class _Deadline:
         return float("inf") if self.at is None else self.at - now
 
 
+@dataclass
+class _Tally:
+    """What one call cost besides its answer: requests sent, time queued for the rate limit."""
+
+    attempts: int = 0
+    rate_limited: float = 0.0
+
+
 class _NotSent(Exception):
     """The deadline ran out while waiting for a slot or the rate limit."""
 
@@ -266,23 +274,26 @@ class AstraClient:
         self._in_flight += 1
         self._idle.clear()
         started = self._clock()
+        tally = _Tally()
         try:
-            response = await self._call_with_retries(call)
+            response = await self._call_with_retries(call, tally)
         except AstraError as exc:
             unavailable = isinstance(exc, AstraRetryableError | AstraAmbiguousCreate)
             self._listener(CallRecord("astra", call.endpoint, "unavailable" if unavailable else "refused",
-                                      self._clock() - started, org=self.org_id, status=exc.status))
+                                      self._clock() - started, org=self.org_id, status=exc.status,
+                                      attempts=tally.attempts, rate_limited_seconds=tally.rate_limited))
             raise
         else:
             self._listener(CallRecord("astra", call.endpoint, "ok", self._clock() - started, org=self.org_id,
-                                      status=response.status_code))
+                                      status=response.status_code, attempts=tally.attempts,
+                                      rate_limited_seconds=tally.rate_limited))
             return response
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _call_with_retries(self, call: _Call) -> httpx.Response:
+    async def _call_with_retries(self, call: _Call, tally: _Tally) -> httpx.Response:
         s = self.settings
         # The deadline starts when the first request leaves the rate limiter: waiting in the org's
         # queue behind a thousand other calls (a bulk delete) is not this call being slow.
@@ -291,7 +302,7 @@ class AstraClient:
         while True:
             attempt += 1
             try:
-                response = await self._attempt(call, deadline)
+                response = await self._attempt(call, deadline, tally)
             except _NotSent:
                 raise AstraRetryableError(
                     "the call's deadline passed while waiting for the org's rate limit or a free slot",
@@ -324,7 +335,7 @@ class AstraClient:
             )
             await self._sleep(delay)
 
-    async def _attempt(self, call: _Call, deadline: _Deadline) -> httpx.Response:
+    async def _attempt(self, call: _Call, deadline: _Deadline, tally: _Tally) -> httpx.Response:
         """One request: its turn in the org's waiting line (first mints first),
         a concurrency slot, then the rate limit (in that order, so requests
         leave at the bucket's pace), then the send. Before the first send the
@@ -336,6 +347,7 @@ class AstraClient:
         try:
             async with asyncio.timeout(None if deadline.at is None else remaining), self._line.turn(call.priority):
                 await self._slots.acquire()
+                waiting = self._clock()
                 try:
                     paced = await self._bucket.acquire(max_wait=deadline.remaining(self._clock()))
                 except BaseException:
@@ -346,6 +358,8 @@ class AstraClient:
         try:
             if not paced:
                 raise _NotSent
+            tally.rate_limited += self._clock() - waiting
+            tally.attempts += 1
             deadline.start(self._clock() + self.settings.deadline_seconds)
             remaining = max(0.001, deadline.remaining(self._clock()))
             s = self.settings

@@ -7,10 +7,13 @@ org selects namespaces by label)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
@@ -74,6 +77,43 @@ OrgIndex = Mapping[str, Iterable[dict[str, Any]]]
 RoleIndex = Mapping[str, Iterable[dict[str, Any]]]
 HolderIndex = Mapping[tuple[str, str, str], Iterable[Holder]]
 EMPTY: Mapping[Any, Any] = MappingProxyType({})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def _verdict(memo: Any, webhook: str) -> Iterator[None]:
+    """Tell the observer how a review ended: allowed, denied (a 4xx), or error (it could not decide)."""
+    deps: Deps | None = memo.get("deps") if isinstance(memo, Mapping) else None
+    try:
+        yield
+    except kopf.AdmissionError as exc:
+        if deps is not None:
+            deps.observer.admission(webhook, "denied" if (exc.code or 500) < 500 else "error")
+        raise
+    except Exception:
+        if deps is not None:
+            deps.observer.admission(webhook, "error")
+        raise
+    if deps is not None:
+        deps.observer.admission(webhook, "allowed")
+
+
+def counted(webhook: str) -> Callable[[F], F]:
+    """Count each review's verdict (Kopf hands every handler its memo among the keyword arguments)."""
+    def wrap(fn: F) -> F:
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with _verdict(kwargs.get("memo"), webhook):
+                    return await fn(*args, **kwargs)
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _verdict(kwargs.get("memo"), webhook):
+                return fn(*args, **kwargs)
+        return run  # type: ignore[return-value]
+    return wrap
 
 
 # --- what the reviews need to know, kept current by the watch streams ---------------------------
@@ -145,6 +185,7 @@ def _token(body: kopf.Body | dict[str, Any]) -> AstraToken:
 
 @kopf.on.mutate(GROUP, VERSION, TOKEN_PLURAL, id="stamp-token", operations={"CREATE", "UPDATE"},
                 persistent=True)
+@counted("stamp-token")
 def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, memo: kopf.Memo, operation: str = "",
                 old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                 **_: Any) -> None:
@@ -190,6 +231,7 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, mem
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="validate-token", operations={"CREATE", "UPDATE"},
                   persistent=True)
+@counted("validate-token")
 async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserInfo, operation: str = "",
                          old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
                          admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
@@ -223,6 +265,7 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserIn
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="keep-pod-token", operations={"DELETE"}, persistent=True,
                   labels={LABEL_POD: kopf.PRESENT})
+@counted("keep-pod-token")
 async def keep_pod_token(userinfo: kopf.UserInfo, memo: kopf.Memo, body: kopf.Body, old: Any = None,
                          **_: Any) -> None:
     """A pod's AstraToken goes with its pod: while the pod runs, only the operator deletes it (garbage
@@ -267,6 +310,7 @@ async def _may_abandon(deps: Deps, userinfo: kopf.UserInfo, namespace: str, name
 
 @kopf.on.validate(GROUP, VERSION, TOKEN_PLURAL, id="record-deleter", operations={"DELETE"}, persistent=True,
                   ignore_failures=True)
+@counted("record-deleter")
 async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool, memo: kopf.Memo,
                          old: Any = None, **_: Any) -> None:
     """Remember who deleted the AstraToken: the finalizer writes it into the ledger
@@ -286,6 +330,7 @@ async def record_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool,
 
 @kopf.on.mutate("v1", "pods", id="inject-pod", operations={"CREATE"}, persistent=True,
                 labels={LABEL_INJECT: "true"})
+@counted("inject-pod")
 async def inject_pod(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, memo: kopf.Memo,
                      admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY, **_: Any) -> None:
     """A pod labelled astra-tokens.io/inject=true asks for a token of its own: check what it asks
@@ -325,6 +370,7 @@ async def inject_pod(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch
 
 @kopf.on.validate("v1", "pods", id="record-pod-deleter", operations={"DELETE"}, persistent=True,
                   ignore_failures=True, labels={LABEL_INJECT: "true"})
+@counted("record-pod-deleter")
 async def record_pod_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: bool, memo: kopf.Memo,
                              old: Any = None, **_: Any) -> None:
     """Remember who deleted a pod with a token: its AstraToken goes by garbage collection, and the
@@ -340,6 +386,7 @@ async def record_pod_deleter(body: kopf.Body, userinfo: kopf.UserInfo, dryrun: b
 
 @kopf.on.validate(GROUP, VERSION, ORG_PLURAL, id="validate-org", operations={"CREATE", "UPDATE"},
                   persistent=True)
+@counted("validate-org")
 async def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, operation: str = "", old: Any = None,
                        admission_orgs: OrgIndex = EMPTY, **_: Any) -> None:
     others = [org for other in admission_orgs if (org := _org(admission_orgs, other)) is not None]
@@ -353,6 +400,7 @@ async def validate_org(name: str, spec: kopf.Spec, memo: kopf.Memo, operation: s
 
 @kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="validate-role", operations={"CREATE", "UPDATE"},
                   persistent=True)
+@counted("validate-role")
 def validate_role(name: str, spec: kopf.Spec, admission_roles: RoleIndex = EMPTY, **_: Any) -> None:
     others = [role for other in admission_roles if (role := _role(admission_roles, other)) is not None]
     _deny(role_problems(name, AstraRoleSpec.model_validate(dict(spec)), others=others))
@@ -373,6 +421,7 @@ def _deleted(body: kopf.Body, old: Any) -> tuple[str, dict[str, str]]:
 
 
 @kopf.on.validate(GROUP, VERSION, ORG_PLURAL, id="guard-org-deletion", operations={"DELETE"}, persistent=True)
+@counted("guard-org-deletion")
 async def guard_org_deletion(body: kopf.Body, memo: kopf.Memo, old: Any = None, **_: Any) -> None:
     """Refused while AstraTokens use the org, naming how many and which, unless it asks for a cascade."""
     name, annotations = _deleted(body, old)
@@ -381,6 +430,7 @@ async def guard_org_deletion(body: kopf.Body, memo: kopf.Memo, old: Any = None, 
 
 
 @kopf.on.validate(GROUP, VERSION, ROLE_PLURAL, id="guard-role-deletion", operations={"DELETE"}, persistent=True)
+@counted("guard-role-deletion")
 async def guard_role_deletion(body: kopf.Body, memo: kopf.Memo, old: Any = None, **_: Any) -> None:
     name, annotations = _deleted(body, old)
     _deny(deletion_problems("AstraRole", name, await _users(memo.deps, role=name),

@@ -51,11 +51,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.label_selectors["v1", "secrets"] = f"{LABEL_MANAGED}=true"
     settings.watching.label_selectors["v1", "pods"] = f"{LABEL_INJECT}=true"
     settings.peering.standalone = config.standalone
+    settings.peering.lifetime = config.peering_lifetime_seconds
+    assembly = assemble(config)
     if config.webhook_enabled:
-        settings.admission.server = build_webhook_server(config)
+        settings.admission.server = build_webhook_server(config, on_serving=assembly.health.webhook_started)
         settings.admission.managed = config.webhook_configuration_name
-    memo.assembly = assemble(config)
-    memo.deps = memo.assembly.deps
+    memo.assembly = assembly
+    memo.deps = assembly.deps
+    assembly.start()
 
 
 @kopf.on.startup(id="list-orgs-and-roles")

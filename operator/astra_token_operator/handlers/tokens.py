@@ -50,7 +50,11 @@ async def token_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonSto
                 return 0.0
             return await reconcile_token(deps, dict(body), events)
 
-    await run_turns(deps, uid, "token", stopped, turn, until=lambda: bool(meta.get("deletionTimestamp")))
+    try:
+        await run_turns(deps, uid, "token", stopped, turn, until=lambda: bool(meta.get("deletionTimestamp")))
+    finally:
+        # Deleted, or this replica paused for a peer: its figures for the token are no longer current.
+        deps.observer.token_forgotten(uid)
 
 
 @kopf.on.event(GROUP, VERSION, TOKEN_PLURAL, id="wake-token")

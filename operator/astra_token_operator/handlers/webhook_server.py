@@ -4,7 +4,7 @@ address the apiserver is told to call."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,21 @@ from astra_token_operator.certs import make_serving_certificate
 from astra_token_operator.config import OperatorConfig
 
 
-class ServiceWebhookServer(kopf.WebhookServer):
+class AnnouncingWebhookServer(kopf.WebhookServer):
+    """Says when it serves (readiness): Kopf's server yields its client configuration once it
+    listens."""
+
+    def __init__(self, *, on_serving: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_serving = on_serving
+
+    async def __call__(self, fn: Any) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
+        async for client_config in super().__call__(fn):
+            self.on_serving()
+            yield dict(client_config)
+
+
+class ServiceWebhookServer(AnnouncingWebhookServer):
     """In a cluster the apiserver reaches the operator through a Service, not a URL
     (it rarely resolves *.svc names itself)."""
 
@@ -27,7 +41,8 @@ class ServiceWebhookServer(kopf.WebhookServer):
             yield {"service": dict(self.service), "caBundle": client_config.get("caBundle")}
 
 
-def build_webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
+def build_webhook_server(config: OperatorConfig, *, on_serving: Callable[[], None] = lambda: None
+                         ) -> kopf.WebhookServer:
     certfile, pkeyfile, cafile = config.webhook_cert_file, config.webhook_key_file, config.webhook_ca_file
     if (certfile is None or pkeyfile is None) and config.webhook_service_name:
         raise ValueError("the webhook is served through a Service but ASTRA_OPERATOR_WEBHOOK_CERT_FILE and "
@@ -39,10 +54,10 @@ def build_webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
         ca, cert, key = make_serving_certificate([config.webhook_host]).write(directory)
         certfile, pkeyfile, cafile = str(cert), str(key), str(ca)
     common: dict[str, Any] = {"addr": config.webhook_listen_addr, "port": config.webhook_port,
-                              "certfile": certfile, "pkeyfile": pkeyfile, "cafile": cafile}
+                              "certfile": certfile, "pkeyfile": pkeyfile, "cafile": cafile, "on_serving": on_serving}
     if config.webhook_service_name:
         service = {"name": config.webhook_service_name,
                    "namespace": config.webhook_service_namespace or config.operator_namespace,
                    "port": config.webhook_service_port}
         return ServiceWebhookServer(service=service, **common)
-    return kopf.WebhookServer(host=config.webhook_host, **common)
+    return AnnouncingWebhookServer(host=config.webhook_host, **common)

@@ -53,6 +53,7 @@ async def release_org(deps: Deps, body: dict[str, Any], events: EventSink, *, fi
             deps.runtime.wakeups.wake_kind("role", "token")
         await _cascade_or_wait(deps, "AstraOrg", name, org.metadata.annotations, users, events, first=first)
     verified.forget_org(name)
+    deps.observer.org_forgotten(name)
     await deps.astra.discard(org.spec.org_id)
     deps.runtime.ledger_view.forget_org(org.spec.org_id)
     deps.runtime.wakeups.wake_kind("role", "token")

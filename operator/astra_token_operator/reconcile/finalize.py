@@ -157,6 +157,7 @@ async def finalize_token(deps: Deps, body: dict[str, Any], deleted_by: Principal
     if found_secret is not None and uid in found_secret.owner_uids:
         await deps.kube.delete_secret(namespace, secret_name, uid=found_secret.uid)
     deps.runtime.forget(uid)
+    deps.observer.token_forgotten(uid)
     return Finalized(tuple(revoked), tuple(abandoned), abandoner.username if abandoner else "")
 
 

@@ -33,6 +33,7 @@ from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.policy.markers import format_marker
 from astra_token_operator.policy.token_plan import Blocked
 from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts
+from astra_token_operator.reconcile.observer import Lifecycle
 from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.records import (
     MintIntent,
@@ -260,15 +261,20 @@ async def revoke_and_record(deps: Deps, client: AstraPort, found: VersionedRecor
     knows is recorded as expired when its max expiry has passed (Astra's own tokenExpiry took it),
     else as deleted externally. The one place a revocation is written."""
     record = found.record
-    outcome = await client.revoke_token(record.client_id)
-    gone = outcome is RevokeOutcome.ALREADY_GONE
-    now = deps.clock()
-    if gone and state is RecordState.REVOKED and now >= record.max_expires_at:
-        state, reason = RecordState.EXPIRED, f"{reason} (already gone from Astra: its max expiry had passed)"
-    elif gone and state is RecordState.REVOKED:
-        state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
-    updated = record.revoked(at=now, actor=actor, reason=reason, state=state, action=action)
-    version = await deps.ledger.write_record(updated, expected_version=found.version)
+    try:
+        outcome = await client.revoke_token(record.client_id)
+        gone = outcome is RevokeOutcome.ALREADY_GONE
+        now = deps.clock()
+        if gone and state is RecordState.REVOKED and now >= record.max_expires_at:
+            state, reason = RecordState.EXPIRED, f"{reason} (already gone from Astra: its max expiry had passed)"
+        elif gone and state is RecordState.REVOKED:
+            state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"
+        updated = record.revoked(at=now, actor=actor, reason=reason, state=state, action=action)
+        version = await deps.ledger.write_record(updated, expected_version=found.version)
+    except Exception:
+        deps.observer.lifecycle(Lifecycle.REVOCATION, record.org_id, "error")
+        raise
+    deps.observer.lifecycle(Lifecycle.REVOCATION, record.org_id, "ok")
     log_action("revoke", org=record.org_id, role=record.role_name, logical_name=record.logical_name,
                client_id=record.client_id, lease_id=record.lease_id, message=f"{reason}; by {actor.username}")
     return VersionedRecord(updated, version)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from astra_token_operator.policy.role_sync_plan import RoleSyncSchedule, with_ro
 from astra_token_operator.policy.tenancy import matches_any
 from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.intents import sweep_orphan_intents
+from astra_token_operator.reconcile.observer import OrgView
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.role_sync import sync_roles_if_due
 from astra_token_operator.reconcile.sweep import SweepOutcome, sweep_org
@@ -182,6 +184,7 @@ class OrgCycle:
         # What this cycle last wrote to the status: the watched body can lag behind it, and a list
         # (the conditions) written from a stale body would undo the previous write.
         self.written: dict[str, Any] = {}
+        self.verified_at: datetime | None = None  # the last verification that found the org Ready
 
     async def step(self, body: dict[str, Any], woken: bool) -> float:
         """One turn; returns the seconds to sleep before the next (a wake-up cuts it short)."""
@@ -204,7 +207,11 @@ class OrgCycle:
 
     async def _verify(self, org: AstraOrg, now: float) -> float:
         deps = self.deps
+        deps.observer.org_named(org.metadata.name, org.spec.org_id)  # its calls are counted under its name
         state = await verify_org(deps, org)
+        if state.ready:
+            self.verified_at = deps.clock()
+        deps.observer.org_seen(OrgView(state.name, state.org_id, state.ready, state.reason, self.verified_at))
         if deps.runtime.verified.publish_org(state):
             deps.runtime.wakeups.wake_kind("role", "token")  # they wait on this org's readiness
             (self.events.info if state.ready else self.events.warning)(state.reason, state.message)

@@ -27,6 +27,7 @@ from astra_token_operator.astra import (
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.kube import AccessRequest, AccessVerdict, DesiredSecret, SecretSnapshot
 from astra_token_operator.kube.patches import WorkloadKind
+from astra_token_operator.reconcile.observer import IGNORE, Observer
 from astra_token_operator.reconcile.runtime import Runtime
 from astra_token_operator.records import (
     MintIntent,
@@ -163,7 +164,8 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class Deps:
     """Everything reconciliation is handed: the settings, the three systems, the clock, a random
-    source, and the runtime registry (what this process remembers between passes)."""
+    source, the runtime registry (what this process remembers between passes), and who watches
+    (the metrics)."""
 
     config: OperatorConfig
     ledger: LedgerPort
@@ -172,3 +174,4 @@ class Deps:
     runtime: Runtime = field(default_factory=Runtime)
     clock: Callable[[], datetime] = utc_now
     rng: random.Random = field(default_factory=random.Random)
+    observer: Observer = IGNORE

@@ -38,6 +38,7 @@ from astra_token_operator.policy.sweep_plan import (
 )
 from astra_token_operator.reconcile.finalize import live_records
 from astra_token_operator.reconcile.minting import resolve_intent, revoke_and_record
+from astra_token_operator.reconcile.observer import Lifecycle
 from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.reconcile.verified import OrgState
 from astra_token_operator.records import OrphanRevocation, Principal, RecordAction, RecordState, TokenRecord
@@ -287,6 +288,7 @@ class _Sweep:
             generated_on=act.token.generated_on, owner_uid=act.owner_uid, revoked_at=now, reason=act.reason,
             cluster_id=deps.runtime.cluster_id))
         self.orphans.append(client_id)
+        deps.observer.lifecycle(Lifecycle.REVOCATION, org_id, "ok")
         warn_action("sweep-orphan", org=org_id, client_id=client_id, message=f"revoked: {act.reason}")
 
     async def _record_deleted(self, act: RecordDeletedExternally) -> None:

@@ -5,6 +5,8 @@ planning from what it finds."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -30,8 +32,10 @@ from astra_token_operator.policy.token_plan import (
     Work,
     WriteSecret,
 )
+from astra_token_operator.reconcile.errors import StaleFacts
 from astra_token_operator.reconcile.events import EventSink
 from astra_token_operator.reconcile.minting import MintOrder, failpoint, mint, resolve_intent, revoke_and_record
+from astra_token_operator.reconcile.observer import Lifecycle, LifecycleOutcome
 from astra_token_operator.reconcile.ports import AstraPort, Deps
 from astra_token_operator.reconcile.secrets import desired_secret
 from astra_token_operator.reconcile.token_facts import (
@@ -57,6 +61,7 @@ from astra_token_operator.surface import (
     TokenReason,
 )
 from astra_token_operator.times import to_rfc3339
+from astra_token_operator.vault import VaultCasMismatch
 
 
 class TokenApplier:
@@ -83,9 +88,13 @@ class TokenApplier:
                 self.state.forget_ledger()  # the intent may have completed a mint: read what it left
                 return await self._refreshed(facts, now)
             case Mint():
-                return await self._mint(facts, work, now)
+                kinds = [Lifecycle.MINT] if work.replacing is Replacing.NOTHING else [Lifecycle.MINT,
+                                                                                      Lifecycle.ROTATION]
+                with self._counted(*kinds):
+                    return await self._mint(facts, work, now)
             case RecordRenewal():
-                return await self._renew(facts, work, now)
+                with self._counted(Lifecycle.RENEWAL):
+                    return await self._renew(facts, work, now)
             case RefuseRenewal(message):
                 self.events.warning(EventReason.RENEW_REFUSED, message)
                 return facts
@@ -98,7 +107,8 @@ class TokenApplier:
             case RevokeCurrent():
                 return await self._revoke_current(facts, work)
             case WriteSecret():
-                return await self._write_secret(facts, work, now)
+                with self._counted(*([Lifecycle.SECRET_RESTORE] if work.restore else [])):
+                    return await self._write_secret(facts, work, now)
             case RestartTargets(stamp):
                 return await self._restart(facts, stamp, now)
             case MarkSuperseded(revoke_after, awaiting):
@@ -295,8 +305,10 @@ class TokenApplier:
                                                          annotation=ANNOTATION_RESTARTED_AT, value=stamp,
                                                          restart_at=to_rfc3339(now))
         except KubeError as exc:
+            self._tell(Lifecycle.WORKLOAD_RESTART, "error")
             self.events.warning(EventReason.ROLLOUT_RESTART_FAILED, f"{kind} {name}: {exc}")
             return
+        self._tell(Lifecycle.WORKLOAD_RESTART, "ok" if found else "not_found")
         if not found:
             self.events.warning(EventReason.ROLLOUT_RESTART_FAILED,
                                 f"{kind} {name} does not exist in {namespace}; fix spec.rolloutRestartTargets")
@@ -314,6 +326,24 @@ class TokenApplier:
         self.state.handled_requests = request_stamp(token.metadata.annotations)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _tell(self, action: Lifecycle, outcome: LifecycleOutcome) -> None:
+        self.deps.observer.lifecycle(action, self.context.org.org_id, outcome)
+
+    @contextlib.contextmanager
+    def _counted(self, *actions: Lifecycle) -> Iterator[None]:
+        """Count ``actions`` done (ok) or failed (error); a pass that must read again (StaleFacts,
+        a lost check-and-set) has not failed and is counted when it is done."""
+        try:
+            yield
+        except (StaleFacts, VaultCasMismatch):
+            raise
+        except Exception:
+            for action in actions:
+                self._tell(action, "error")
+            raise
+        for action in actions:
+            self._tell(action, "ok")
 
     async def _store(self, found: VersionedRecord, updated: TokenRecord) -> VersionedRecord:
         version = await self.deps.ledger.write_record(updated, expected_version=found.version)

@@ -22,9 +22,11 @@ from astra_token_operator.policy.token_plan import (
     TokenFacts,
     blocked_status,
     plan_token_pass,
+    ready_reason,
 )
 from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts, backoff_seconds, blocked_by
 from astra_token_operator.reconcile.events import EventSink
+from astra_token_operator.reconcile.observer import TokenView
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.token_apply import TokenApplier
 from astra_token_operator.reconcile.token_facts import base_facts, gather
@@ -83,8 +85,23 @@ async def reconcile_token(deps: Deps, body: dict[str, Any], events: EventSink) -
             except KubeError as exc:  # the apiserver refused the report: it waits like any other step
                 problem = blocked_by(exc, state.failures + 1)
             else:
+                _observe(deps, token, state, facts, ready=True)
                 return max(0.0, (report.wake_at - deps.clock()).total_seconds())
+    _observe(deps, token, state, facts, ready=False, reason=problem.reason)
     return await _report_blocked(deps, token, state, facts, events, problem)
+
+
+def _observe(deps: Deps, token: AstraToken, state: TokenState, facts: TokenFacts, *, ready: bool,
+             reason: str = "") -> None:
+    """Tell the observer where the token stands: Ready or why not, and its live token's lease."""
+    current = state.ledger.current if state.ledger is not None else None
+    record = current.record if current is not None and current.record.state is RecordState.ACTIVE else None
+    deps.observer.token_seen(token.metadata.uid or "", TokenView(
+        namespace=token.metadata.namespace or "", name=token.metadata.name, org=token.spec.org_ref,
+        role=token.spec.role_ref, ready=ready, reason=ready_reason(record) if ready and record else reason,
+        lease_expires_at=record.lease_expires_at if record else None,
+        max_expires_at=record.max_expires_at if record else None,
+        renew_before_seconds=facts.policy.renew_before.total_seconds() if facts.policy else None))
 
 
 async def _converge(deps: Deps, token: AstraToken, state: TokenState, facts: TokenFacts, events: EventSink,

@@ -140,6 +140,11 @@ class Ledger:
         self._listener(CallRecord("vault", operation, "ok", time.monotonic() - started))
         return result
 
+    async def ping(self) -> None:
+        """One cheap call that needs Vault up and our login valid (token lookup-self, which every
+        Vault policy allows): the readiness check asks it only while Vault is thought down."""
+        await self._run("ping", "auth/token/lookup-self", lambda c: c.auth.token.lookup_self())
+
     async def _read(self, operation: str, key: str) -> kv.KvVersion | None:
         return await self._run(operation, self.paths.display(key), lambda c: kv.read(c, self.mount, key))
 
