@@ -337,13 +337,15 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("patch", f"clusterkopfpeerings.kopf.dev/{release.fullname}"),
         ("create", "subjectaccessreviews.authorization.k8s.io"),  # may this user abandon AstraTokens?
         ("delete", "astratokens.astra-tokens.io", "-n", "default"),  # an org or role deleted with cascade
+        ("watch", "pods", "--all-namespaces"),  # sidecar mode: only ever with labelSelector inject=true
     ]
     must_not = [
         ("delete", "namespaces"),
         ("create", "clusterrolebindings"),
         ("create", "clusterroles"),
         ("create", "pods", "--subresource=exec", "-n", ns),
-        ("get", "pods", "-n", ns),
+        ("delete", "pods", "-n", ns),  # a pod's end is seen, never caused
+        ("patch", "pods", "-n", "default"),  # injection happens at admission, not by writing pods
         ("get", "configmaps", "-n", "kube-system"),
         ("update", "deployments", "-n", "default"),  # a rollout restart is a patch, nothing more
         ("patch", "secrets", "-n", "default"),
