@@ -146,7 +146,9 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
                                 "ASTRA_OPERATOR_ORG_VERIFY_INTERVAL_SECONDS": "3"})
     try:
         cluster.must_apply(role_manifest(long_role, quiet_org, astraRoleName="R/W User", ttl="1h", maxTtl="24h"))
-        cluster.must_apply(role_manifest(short_role, refused_org, astraRoleName="R/W User", ttl="1m", maxTtl="1h"))
+        # brief's max expiry comes 2 minutes after its mint: its lease cannot be renewed past that, and
+        # the rotation due then waits for Astra, which refuses the org's root token.
+        cluster.must_apply(role_manifest(short_role, refused_org, astraRoleName="R/W User", ttl="1m", maxTtl="2m"))
         for org in (refused_org, quiet_org):
             cluster.wait_ready("astraorgs", org, timeout=60)
         cluster.must_apply(token_manifest("steady", ns, quiet_org, long_role))
@@ -155,10 +157,11 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
 
         cluster.must_apply(token_manifest("brief", ns, refused_org, short_role))
         cluster.wait_ready("astratokens", "brief", ns, timeout=60)
-        # Astra refuses the org's root token from now on; the long role goes; a mint intent of
-        # "steady" is left from 20 minutes ago.
+        # Astra refuses the org's root token from now on; the long role names a role Astra does not
+        # know (deleting it is refused while "steady" uses it); a mint intent of "steady" is left
+        # from 20 minutes ago.
         cluster.must_apply(root_token_secret(f"{refused_org}-root", "AstraCS:refused:" + "0" * 64))
-        cluster.delete("astraroles", long_role)
+        cluster.must_apply(role_manifest(long_role, quiet_org, roleId=str(uuid.uuid4()), ttl="1h", maxTtl="24h"))
         plant_intent(openbao, cluster.token("steady", ns), quiet_id, datetime.now(UTC) - timedelta(minutes=20))
         token = {"namespace": ns, "name": "brief", "org": refused_org, "role": short_role}
 
@@ -170,9 +173,13 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
                      if name == PREFIX + "org_ready"}
             intent_age = found.get((PREFIX + "ledger_oldest_intent_age_seconds", (("org", quiet_org),)), 0)
             due = lease is not None and lease - at < 20  # brief's renewBefore: 33% of 1m
-            return (text, at) if due and ready.get(refused_org) == 0 and intent_age > 900 else None
+            steady_ready = max((value for (name, labels), value in found.items()
+                                if name == PREFIX + "token_ready" and dict(labels).get("name") == "steady"
+                                and dict(labels).get("namespace") == ns), default=None)
+            return (text, at) if (due and ready.get(refused_org) == 0 and intent_age > 900
+                                  and steady_ready == 0) else None
 
-        broken, broken_at = wait_for(failing, timeout=120, interval=1, what="the failing state in the scrape")
+        broken, broken_at = wait_for(failing, timeout=180, interval=1, what="the failing state in the scrape")
         operator.stop()
         with pytest.raises(urllib.error.URLError):
             operator.scrape()  # what Prometheus would see: up = 0
@@ -197,7 +204,7 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
     groups = [
         {"name": "healthy: a Ready token with an hour's lease, Ready orgs, no intent, the replica scraped",
          "interval": "1m", "input_series": series_of(healthy, healthy_at, ours), "alert_rule_test": none_fire},
-        {"name": "failing: a refused root token, a lease into its renewBefore, a deleted role, a stale intent",
+        {"name": "failing: a refused root token, a lease into its renewBefore, a role Astra does not know, a stale intent",
          "interval": "1m", "input_series": series_of(broken, broken_at, ours), "alert_rule_test": [
              {"eval_time": EVAL, "alertname": "AstraTokenRenewalOverdue",
               "exp_alerts": [expected("AstraTokenRenewalOverdue", **token)]},

@@ -425,10 +425,10 @@ def test_two_clusters_sharing_an_org_never_revoke_each_others_tokens(
         # each ledger holds only its own cluster's token
         assert ledger(hvac_client, f"astra-tokens-b/orgs/{swept.org_id}/tokens/{theirs}")["state"] == "active"
         assert ledger(hvac_client, f"astra-tokens/orgs/{swept.org_id}/tokens/{ours}")["state"] == "active"
-        record = ledger(hvac_client, f"astra-tokens-b/orgs/{swept.org_id}/tokens/{theirs}")
+        credentials = ledger(hvac_client, f"astra-tokens-b/credentials/{swept.org_id}/{theirs}")
         log = other.operator.log_text()  # the other operator logs at DEBUG too, and never a secret
         assert log
-        for secret in (record["token"], record["clientSecret"], swept.admin_token):
+        for secret in (credentials["token"], credentials["clientSecret"], swept.admin_token):
             assert secret not in log
     finally:
         other.stop()
