@@ -245,6 +245,9 @@ def pod_values(platform: Platform, operator_image: str) -> Callable[[], dict[str
         return {
             "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
             "hostNetwork": True,
+            # One node and the host's ports: a second replica could never be scheduled beside the first.
+            "replicas": 1,
+            "crds": {"enabled": False},  # the suite applied the CRDs itself
             "livenessPort": free_port(), "webhook": {"port": free_port()}, "metrics": {"port": free_port()},
             "vault": {"address": platform.openbao.addr, "auth": "token",
                       "tokenSecret": {"name": VAULT_TOKEN_SECRET}},

@@ -338,6 +338,7 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("create", "subjectaccessreviews.authorization.k8s.io"),  # may this user abandon AstraTokens?
         ("delete", "astratokens.astra-tokens.io", "-n", "default"),  # an org or role deleted with cascade
         ("watch", "pods", "--all-namespaces"),  # sidecar mode: only ever with labelSelector inject=true
+        ("create", "astratokens.astra-tokens.io", "-n", "default"),  # sidecar mode: a pod's own AstraToken
     ]
     must_not = [
         ("delete", "namespaces"),
