@@ -783,6 +783,13 @@ def main(argv: list[str] | None = None) -> int:
     except BenchFailure as failure:
         failures.append(str(failure))
         say(f"FAILED: {failure}")
+    return exit_status(failures)
+
+
+
+def exit_status(failures: list[str]) -> int:
+    """The benchmark's exit status: 1 when a correctness check failed (each one listed), never
+    for a timing."""
     if failures:
         say(f"\n{len(failures)} failure(s):")
         for line in failures:
@@ -790,7 +797,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     say("\nall checks passed")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

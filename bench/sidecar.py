@@ -35,6 +35,7 @@ from lifecycle import (
     BenchFailure,
     Window,
     create_namespace,
+    exit_status,
     in_parallel,
     kubectl,
     mib,
@@ -254,13 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchFailure as failure:
         failures.append(str(failure))
         say(f"FAILED: {failure}")
-    if failures:
-        say(f"\n{len(failures)} failure(s):")
-        for line in failures:
-            say(f"  - {line}")
-        return 1
-    say("\nall checks passed")
-    return 0
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

@@ -99,24 +99,25 @@ def ensure_node_binaries() -> tuple[Path, float]:
     return target, time.monotonic() - started
 
 
-def ensure_helm() -> tuple[Path, float]:
-    target_dir = CACHE_DIR / f"helm-{HELM_VERSION}"
-    target = target_dir / "helm"
+def _go_install(target_dir: Path, binary: str, package: str, ldflags: str) -> tuple[Path, float]:
+    """`go install package` into target_dir/binary, through a scratch GOBIN renamed into place
+    (atomic: a half-written binary is never mistaken for a cached one): (binary, seconds spent
+    building); 0 when cached."""
+    target = target_dir / binary
     if target.exists():
         return target, 0.0
     started = time.monotonic()
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix="partial-") as scratch:
-        subprocess.run(
-            [
-                _require_go(), "install", "-trimpath",
-                f"-ldflags=-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
-                f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
-            ],
-            env={**_go_env(), "GOBIN": scratch}, check=True,
-        )
-        os.replace(Path(scratch) / "helm", target)  # atomic, as above
+        subprocess.run([_require_go(), "install", "-trimpath", f"-ldflags={ldflags}", package],
+                       env={**_go_env(), "GOBIN": scratch}, check=True)
+        os.replace(Path(scratch) / binary, target)
     return target, time.monotonic() - started
+
+
+def ensure_helm() -> tuple[Path, float]:
+    return _go_install(CACHE_DIR / f"helm-{HELM_VERSION}", "helm", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
+                       f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}")
 
 
 # Prometheus' Go module numbers its v3 releases v0.3xx.y (v0.316.0 is Prometheus 3.16.0).
@@ -126,20 +127,7 @@ PROMETHEUS_MODULE_VERSION = "v0.316.0"
 def ensure_promtool() -> tuple[Path, float]:
     """promtool (checks and unit-tests the chart's alerting rules), built from the Prometheus
     Go module like helm: (binary, seconds spent building); 0 when cached."""
-    target_dir = CACHE_DIR / f"promtool-{PROMETHEUS_MODULE_VERSION}"
-    target = target_dir / "promtool"
-    if target.exists():
-        return target, 0.0
-    started = time.monotonic()
-    target_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target_dir, prefix="partial-") as scratch:
-        subprocess.run(
-            [
-                _require_go(), "install", "-trimpath",
-                f"-ldflags=-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_MODULE_VERSION}",
-                f"github.com/prometheus/prometheus/cmd/promtool@{PROMETHEUS_MODULE_VERSION}",
-            ],
-            env={**_go_env(), "GOBIN": scratch}, check=True,
-        )
-        os.replace(Path(scratch) / "promtool", target)  # atomic, as above
-    return target, time.monotonic() - started
+    return _go_install(
+        CACHE_DIR / f"promtool-{PROMETHEUS_MODULE_VERSION}", "promtool",
+        f"github.com/prometheus/prometheus/cmd/promtool@{PROMETHEUS_MODULE_VERSION}",
+        f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_MODULE_VERSION}")
