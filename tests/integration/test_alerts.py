@@ -204,7 +204,7 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
     groups = [
         {"name": "healthy: a Ready token with an hour's lease, Ready orgs, no intent, the replica scraped",
          "interval": "1m", "input_series": series_of(healthy, healthy_at, ours), "alert_rule_test": none_fire},
-        {"name": "failing: a refused root token, a lease into its renewBefore, a role Astra does not know, a stale intent",
+        {"name": "failing: a refused root token, a lease in its renewBefore, an unknown role, a stale intent",
          "interval": "1m", "input_series": series_of(broken, broken_at, ours), "alert_rule_test": [
              {"eval_time": EVAL, "alertname": "AstraTokenRenewalOverdue",
               "exp_alerts": [expected("AstraTokenRenewalOverdue", **token)]},
