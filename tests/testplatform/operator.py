@@ -27,6 +27,7 @@ class OperatorProcess:
     webhook_port: int | None = None
     verbose: bool = True  # DEBUG logs: the suite proves even those hold no secret; benchmarks turn it off
     logs: list[Path] = field(default_factory=list)
+    command_prefix: list[str] = field(default_factory=list)  # e.g. a profiler the operator runs under
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
         assert self.child is None or not self.child.alive(), "already running"
@@ -41,7 +42,7 @@ class OperatorProcess:
         self.logs.append(log)
         self.child = Child(
             "operator",
-            [str(venv_tool("astra-token-operator")), "run", "--standalone",
+            [*self.command_prefix, str(venv_tool("astra-token-operator")), "run", "--standalone",
              f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", *(["--verbose"] if self.verbose else [])],
             log_path=log, env=env, stdout=None,
         )
