@@ -144,7 +144,8 @@ def phase_ramp(bench: Bench, figures: dict[str, str]) -> float:
         f"{window.astra_total / n:.2f} / {window.vault_total / n:.2f} / {window.kube_total / n:.2f}")
     figures["ramp: admission webhook calls per token"] = f"{sum(window.webhook_calls.values()) / n:.2f}"
     bench.check(errors_in(window.problems) == 0, f"ramp: {errors_in(window.problems)} ERROR lines in the log")
-    delete_namespaces(bench, ["floor-before", "floor-after", "perf-ramp"], timeout=120 + n)
+    if not bench.args.profile:  # a profile is of the ramp alone: the platform goes with the tokens
+        delete_namespaces(bench, ["floor-before", "floor-after", "perf-ramp"], timeout=120 + n)
     return rate
 
 
