@@ -97,7 +97,19 @@ def run_floor(bench: Bench, target: FloorTarget, n: int, namespace: str) -> floa
 
 
 def delete_namespaces(bench: Bench, namespaces: list[str], timeout: float) -> None:
-    core = k8s.CoreV1Api(bench.api)
+    """The AstraTokens first (each revoked by its finalizer), then the namespaces: a namespace
+    deleted with them in it would have the operator re-create their Secrets and post Events into
+    a terminating namespace, refused and retried well into the next phase."""
+    objects, core = bench.objects, k8s.CoreV1Api(bench.api)
+    for namespace in namespaces:
+        objects.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    deadline = time.monotonic() + timeout
+    while any(objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, limit=1)["items"]
+              for namespace in namespaces):
+        if time.monotonic() > deadline:
+            raise BenchFailure(f"AstraTokens in {namespaces} not gone after {timeout:.0f}s")
+        bench.check_operator_alive()
+        time.sleep(1)
     for namespace in namespaces:
         try:
             core.delete_namespace(namespace)

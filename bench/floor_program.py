@@ -135,8 +135,9 @@ class Floor:
         secret = {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": f"{name}-astra", "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "astra-token-operator",
-                                    "astra-tokens.io/managed": "true", "astra-tokens.io/client-id": client_id},
+                         # The operator's labels under another prefix: its Secret watch must not see these.
+                         "labels": {"app.kubernetes.io/managed-by": "astra-floor",
+                                    f"{FLOOR_GROUP}/managed": "true", f"{FLOOR_GROUP}/client-id": client_id},
                          "annotations": {"astra-tokens.io/expires-at": record["leaseExpiresAt"]}},
             "stringData": {"token": created["token"], "clientId": client_id, "clientSecret": created["secret"],
                            "orgId": org, "expiresAt": record["leaseExpiresAt"]},
