@@ -10,6 +10,10 @@ plane + OpenBao, admission webhooks on) with the fake Astra DevOps API.
   tokens/s of each, their ratio, and the operator's CPU per token.
 - steady: AstraTokens applied one by one at half the operator's measured
   throughput for --steady-seconds; own create -> Ready p50/p99.
+- fairness: 200 AstraTokens applied at once on an idle operator, then again
+  while 1,000 tokens with a short ttl renew; own create -> Ready p99 of
+  each, and whether any renewal was missed (a lease that lapsed, a token
+  minted again).
 
 The AstraOrg's Astra rate limit is 1,000/s so that Astra paces neither side.
 Exit status 1 only on correctness failures (a token not Ready, a token
@@ -29,6 +33,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +44,8 @@ from floor_program import FLOOR_CRD, FLOOR_GROUP, FLOOR_KIND, FLOOR_PLURAL, FLOO
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 from lifecycle import (  # noqa: E402
+    ORG,
+    ROLE,
     Bench,
     BenchFailure,
     create_namespace,
@@ -52,8 +59,9 @@ from lifecycle import (  # noqa: E402
     running_platform,
     say,
     token_body,
+    wait_ready_cluster_object,
 )
-from token_watch import GROUP, PLURAL, VERSION  # noqa: E402
+from token_watch import GROUP, PLURAL, VERSION, TokenWatch  # noqa: E402
 
 from astra_token_operator.fake_astra import make_admin_token  # noqa: E402
 from testplatform.kube import wait_for_namespace_gone  # noqa: E402
@@ -101,8 +109,18 @@ def delete_namespaces(bench: Bench, namespaces: list[str], timeout: float) -> No
     deleted with them in it would have the operator re-create their Secrets and post Events into
     a terminating namespace, refused and retried well into the next phase."""
     objects, core = bench.objects, k8s.CoreV1Api(bench.api)
-    for namespace in namespaces:
-        objects.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+
+    def delete(key: str) -> None:
+        namespace, name = key.split("/")
+        try:
+            objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    for namespace in namespaces:  # one by one: a collection's deletion outlasts the apiserver's timeout
+        found = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+        in_parallel(bench.args.apply_workers, [f"{namespace}/{t['metadata']['name']}" for t in found], delete)
     deadline = time.monotonic() + timeout
     while any(objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, limit=1)["items"]
               for namespace in namespaces):
@@ -204,6 +222,79 @@ def phase_steady(bench: Bench, figures: dict[str, str], throughput: float) -> No
     delete_namespaces(bench, [namespace], timeout=120 + n)
 
 
+RENEW_ROLE = "bench-renew"
+
+
+def apply_at_once(bench: Bench, namespace: str, n: int, role: str) -> tuple[list[str], dict[str, float],
+                                                                            TokenWatch, k8s.ApiClient]:
+    """N AstraTokens created 8 at a time in a fresh watched namespace, waited Ready; their names,
+    when each create returned, the watch and its client (close both)."""
+    watch, watch_api = open_watch(bench, namespace)
+    names = [f"{namespace}-{i:05d}" for i in range(n)]
+    objects = bench.objects
+    created = in_parallel(bench.args.apply_workers, names, lambda name: objects.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, token_body(name, namespace, role)))
+    wanted = set(names)
+    if not watch.wait(lambda: len(wanted & watch.ready_at.keys()) == n, 120 + n):
+        raise BenchFailure(f"only {watch.count_ready(wanted)} of {n} AstraTokens in {namespace} Ready")
+    return names, created, watch, watch_api
+
+
+def own_p99(names: list[str], created: dict[str, float], watch: TokenWatch) -> float:
+    return percentile([watch.ready_at[name] - created[name] for name in names], 0.99)
+
+
+def phase_fairness(bench: Bench, figures: dict[str, str]) -> None:
+    args = bench.args
+    new, renewing, ttl = args.fairness_new, args.fairness_renewing, args.renew_ttl
+    say(f"\n=== fairness: {new} AstraTokens at once on an idle operator, then while {renewing} renew "
+        f"(ttl {ttl} s) ===")
+    names, created, watch, watch_api = apply_at_once(bench, "perf-idle", new, ROLE)
+    idle = own_p99(names, created, watch)
+    watch.stop()
+    watch_api.close()
+    delete_namespaces(bench, ["perf-idle"], timeout=120 + new)
+    say(f"  idle operator: own create->Ready p99 {idle:.2f} s")
+
+    kubectl(bench.platform, "apply", "-f", "-", stdin=json.dumps({
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": RENEW_ROLE},
+        "spec": {"orgRef": ORG, "astraRoleName": "R/W User", "ttl": f"{ttl}s", "maxTtl": "24h"}}))
+    wait_ready_cluster_object(bench.objects, "astraroles", RENEW_ROLE, 60)
+    r_names, _, r_watch, r_api = apply_at_once(bench, "perf-renewing", renewing, RENEW_ROLE)
+    try:
+        def renewed() -> int:
+            return sum(1 for name in r_names
+                       if int((r_watch.present.get(name, {}).get("status") or {}).get("renewals") or 0) > 0)
+
+        r_watch.wait(lambda: renewed() >= renewing // 10, ttl)  # renewals under way
+        say(f"  {renewing} renewing tokens Ready; {renewed()} renewed so far")
+        before = bench.snapshot()
+        l_names, l_created, l_watch, l_api = apply_at_once(bench, "perf-loaded", new, ROLE)
+        loaded = own_p99(l_names, l_created, l_watch)
+        l_watch.stop()
+        l_api.close()
+        say(f"  while renewing: own create->Ready p99 {loaded:.2f} s; waiting one ttl so every lease comes due")
+        time.sleep(ttl)
+        window = bench.window(before, bench.snapshot())
+        now = time.time()
+        lapsed = [name for name in r_names if not (
+            (status := r_watch.present.get(name, {}).get("status") or {}).get("leaseExpiresAt")
+            and datetime.fromisoformat(str(status["leaseExpiresAt"]).replace("Z", "+00:00")).timestamp() > now)]
+        never = renewing - renewed()
+    finally:
+        r_watch.stop()
+        r_api.close()
+    delete_namespaces(bench, ["perf-renewing", "perf-loaded"], timeout=120 + renewing)
+    print_costs(window, lambda count: f"{count / window.seconds * 60:.1f}", "per minute")
+    figures[f"fairness: {new} new, own create->Ready p99 idle / while {renewing} renew"] = (
+        f"{idle:.2f} / {loaded:.2f} s (x{loaded / idle:.1f})")
+    figures["fairness: renewals missed (lease lapsed / never renewed / extra mints)"] = (
+        f"{len(lapsed)} / {never} / {window.creates - new}")
+    bench.check(window.creates == new, f"fairness: {window.creates} Astra creates for {new} new tokens")
+    bench.check(not lapsed, f"fairness: {len(lapsed)} leases lapsed, e.g. {lapsed[:3]}")
+    bench.check(errors_in(window.problems) == 0, f"fairness: {errors_in(window.problems)} ERROR lines in the log")
+
+
 # ------------------------------------------------------------------ the profile
 
 
@@ -258,11 +349,16 @@ def summarize_profile(raw: Path, top: int = 25) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--phases", nargs="+", default=["ramp", "steady"], choices=["ramp", "steady"])
+    parser.add_argument("--phases", nargs="+", default=["ramp", "steady", "fairness"],
+                        choices=["ramp", "steady", "fairness"])
     parser.add_argument("--tokens", type=int, default=1000, help="N of the ramp (default 1000)")
     parser.add_argument("--steady-seconds", type=float, default=60.0)
     parser.add_argument("--throughput", type=float, default=None,
                         help="tokens/s to base the steady rate on when the ramp phase is not run")
+    parser.add_argument("--fairness-renewing", type=int, default=1000)
+    parser.add_argument("--fairness-new", type=int, default=200)
+    parser.add_argument("--renew-ttl", type=int, default=90,
+                        help="ttl (s) of the renewing tokens: each renews about every 2/3 of it")
     parser.add_argument("--settle-seconds", type=float, default=5.0)
     parser.add_argument("--apply-workers", type=int, default=8)
     parser.add_argument("--ready-timeout", type=float, default=None)
@@ -296,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                     rate = phase_ramp(bench, figures)
                 if "steady" in args.phases:
                     phase_steady(bench, figures, rate or 20.0)
+                if "fairness" in args.phases:
+                    phase_fairness(bench, figures)
             finally:
                 failures = bench.failures
                 if args.profile:

@@ -309,10 +309,10 @@ class Bench:
 # ------------------------------------------------------------------ manifests
 
 
-def token_body(name: str, namespace: str) -> dict[str, Any]:
+def token_body(name: str, namespace: str, role: str = ROLE) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraToken",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"orgRef": ORG, "roleRef": ROLE}}
+            "spec": {"orgRef": ORG, "roleRef": role}}
 
 
 def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None) -> list[dict[str, Any]]:
