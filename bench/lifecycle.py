@@ -231,16 +231,27 @@ class Bench:
 
     @property
     def pid(self) -> int:
+        """The operator's own process: under a profiler (command_prefix), the profiler's child."""
         assert self.operator.child is not None
         pid: int = self.operator.child.pid
-        return pid
+        if not self.operator.command_prefix:
+            return pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = children.read_text().split() if children.exists() else []
+            if found:
+                return int(found[0])
+            time.sleep(0.1)
+        raise BenchFailure(f"no process under the profiler {pid}")
 
     def snapshot(self) -> Snapshot:
         controlplane = self.platform.controlplane.child
         secrets_log = self.platform.controlplane.audit_log
+        assert self.operator.child is not None
         return Snapshot(
             at=time.monotonic(),
-            operator=process_usage(self.pid),
+            operator=process_usage(self.pid, group=self.operator.child.pid),
             controlplane_cpu=group_cpu_seconds(controlplane.pid) if controlplane else 0.0,
             openbao_cpu=group_cpu_seconds(self.platform.openbao.child.pid),
             astra=astra_requests(self.fake),
@@ -313,10 +324,10 @@ class Bench:
 # ------------------------------------------------------------------ manifests
 
 
-def token_body(name: str, namespace: str) -> dict[str, Any]:
+def token_body(name: str, namespace: str, role: str = ROLE) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraToken",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"orgRef": ORG, "roleRef": ROLE}}
+            "spec": {"orgRef": ORG, "roleRef": role}}
 
 
 def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None,
@@ -391,46 +402,64 @@ def not_ready_summary(watch: TokenWatch, names: set[str]) -> str:
     return "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
 
 
-def run_round(bench: Bench, n: int, namespace: str) -> Round:
-    """One ramp, rest and deletion of n tokens in a namespace of its own (a
-    namespace deleted a moment ago makes the apiserver look it up on every
-    create in it, which would be counted as Kubernetes calls)."""
-    args, result = bench.args, Round(n)
-    names = [f"{namespace}-{i:05d}" for i in range(n)]
-    wanted = set(names)
-    timeout = args.ready_timeout or 120 + 0.5 * n
+def open_watch(bench: Bench, namespace: str) -> tuple[TokenWatch, k8s.ApiClient]:
+    """A fresh namespace and a TokenWatch on it (stop the watch and close the client after)."""
     create_namespace(bench.api, namespace)
     watch_api = new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(bench.platform.controlplane.kubeconfig))
     watch = TokenWatch(watch_api, namespace)
     watch.start()
+    return watch, watch_api
+
+
+def run_ramp(bench: Bench, n: int, namespace: str, watch: TokenWatch) -> Round:
+    """N AstraTokens created at once in the watched namespace; the window from the first create
+    to all Ready plus the settle time. Raises BenchFailure when not all are Ready in time."""
+    args, result = bench.args, Round(n)
+    names = [f"{namespace}-{i:05d}" for i in range(n)]
+    wanted = set(names)
+    timeout = args.ready_timeout or 120 + 0.5 * n
+    say(f"\n=== N = {n}: applying {n} AstraTokens in namespace {namespace} ===")
+    reset_peak_rss(bench.pid)
+    before = bench.snapshot()
+    started = time.monotonic()
+    objects = bench.objects
+    created = in_parallel(args.apply_workers, names, lambda name: objects.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, token_body(name, namespace)))
+    result.apply_seconds = max(created.values()) - started
+    all_ready = watch.wait(lambda: len(wanted & watch.ready_at.keys()) == n, timeout)
+    bench.check_operator_alive()
+    if not all_ready:
+        raise BenchFailure(f"only {watch.count_ready(wanted)} of {n} AstraTokens Ready after {timeout:.0f}s "
+                           f"({not_ready_summary(watch, wanted)}); watch error: {watch.error}")
+    ready_at = {name: watch.ready_at[name] for name in names}
+    result.ready_seconds = max(ready_at.values()) - started
+    latencies = [at - started for at in ready_at.values()]
+    since_created = [ready_at[name] - created[name] for name in names]
+    result.ready_p50, result.ready_p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    result.created_p50, result.created_p99 = percentile(since_created, 0.5), percentile(since_created, 0.99)
+    time.sleep(args.settle_seconds)
+    result.ramp = bench.window(before, bench.snapshot())
+    print_ramp(result, result.ramp)
+    bench.check(result.ramp.creates == n, f"N={n}: {result.ramp.creates} Astra creates for {n} tokens")
+    bench.check(result.ramp.create_requests == n,
+                f"N={n}: {result.ramp.create_requests} Astra create requests for {n} tokens")
+    return result
+
+
+def run_round(bench: Bench, n: int, namespace: str) -> Round:
+    """One ramp, rest and deletion of n tokens in a namespace of its own (a
+    namespace deleted a moment ago makes the apiserver look it up on every
+    create in it, which would be counted as Kubernetes calls)."""
+    args = bench.args
+    names = [f"{namespace}-{i:05d}" for i in range(n)]
+    wanted = set(names)
+    timeout = args.ready_timeout or 120 + 0.5 * n
+    watch, watch_api = open_watch(bench, namespace)
     try:
-        say(f"\n=== N = {n}: applying {n} AstraTokens in namespace {namespace} ===")
-        reset_peak_rss(bench.pid)
-        before = bench.snapshot()
-        started = time.monotonic()
-        objects = bench.objects
-        created = in_parallel(args.apply_workers, names, lambda name: objects.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, token_body(name, namespace)))
-        result.apply_seconds = max(created.values()) - started
-        all_ready = watch.wait(lambda: len(wanted & watch.ready_at.keys()) == n, timeout)
-        bench.check_operator_alive()
-        if not all_ready:
-            raise BenchFailure(f"only {watch.count_ready(wanted)} of {n} AstraTokens Ready after {timeout:.0f}s "
-                               f"({not_ready_summary(watch, wanted)}); watch error: {watch.error}")
-        ready_at = {name: watch.ready_at[name] for name in names}
-        result.ready_seconds = max(ready_at.values()) - started
-        latencies = [at - started for at in ready_at.values()]
-        since_created = [ready_at[name] - created[name] for name in names]
-        result.ready_p50, result.ready_p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-        result.created_p50, result.created_p99 = percentile(since_created, 0.5), percentile(since_created, 0.99)
-        time.sleep(args.settle_seconds)
+        result = run_ramp(bench, n, namespace, watch)
         ready = bench.snapshot()
-        result.ramp = bench.window(before, ready)
-        print_ramp(result, result.ramp)
-        bench.check(result.ramp.creates == n, f"N={n}: {result.ramp.creates} Astra creates for {n} tokens")
-        bench.check(result.ramp.create_requests == n,
-                    f"N={n}: {result.ramp.create_requests} Astra create requests for {n} tokens")
+        objects = bench.objects
         valid = bench.valid_astra_tokens()
         bench.check(valid == n, f"N={n}: the fake holds {valid} valid tokens for {n} AstraTokens")
 
@@ -669,8 +698,10 @@ def _w(window: Window | None) -> Window:
 
 
 @contextlib.contextmanager
-def running_platform(args: argparse.Namespace) -> Iterator[Bench]:
-    """The platform, the fake Astra and the operator, torn down whatever happens."""
+def running_platform(args: argparse.Namespace, *, more_orgs: dict[str, str] | None = None,
+                     command_prefix: list[str] | None = None) -> Iterator[Bench]:
+    """The platform, the fake Astra (with more_orgs: id -> admin token, besides the bench's own)
+    and the operator (under command_prefix, e.g. a profiler), torn down whatever happens."""
     log_dir = Path(tempfile.mkdtemp(prefix="astra-bench-lifecycle-"))
     platform = start_platform()
     stack = contextlib.ExitStack()
@@ -678,7 +709,7 @@ def running_platform(args: argparse.Namespace) -> Iterator[Bench]:
     try:
         for line in platform.timings.lines():
             say(line)
-        fake = FakeAstraThread({ORG_ID: make_admin_token()})
+        fake = FakeAstraThread({ORG_ID: make_admin_token(), **(more_orgs or {})})
         fake.start()
         stack.callback(fake.stop)
         kubectl(platform, "apply", "-f", str(CRDS))
@@ -694,12 +725,13 @@ def running_platform(args: argparse.Namespace) -> Iterator[Bench]:
             extra["ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS"] = str(args.drift_check_seconds)
         operator = OperatorProcess(verbose=False, log_dir=log_dir, env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
-            vault_token=platform.openbao.token, operator_namespace=OPERATOR_NAMESPACE, extra=extra))
+            vault_token=platform.openbao.token, operator_namespace=OPERATOR_NAMESPACE, extra=extra),
+            command_prefix=command_prefix or [])
         operator.start()
         stack.callback(operator.stop)
-        pid = operator.child.pid if operator.child else 0
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        say(f"operator: pid {pid}, log {operator.logs[-1]}")
+        bench = Bench(platform=platform, fake=fake, operator=operator, api=api, args=args)
+        command = Path(f"/proc/{bench.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        say(f"operator: pid {bench.pid}, log {operator.logs[-1]}")
         say(f"operator: {command}")
         say(f"source: {source_version()}")
         manifests = org_and_role_manifests(fake, args.astra_rate_limit, args.sweep_interval)
@@ -707,7 +739,7 @@ def running_platform(args: argparse.Namespace) -> Iterator[Bench]:
         objects = k8s.CustomObjectsApi(api)
         wait_ready_cluster_object(objects, "astraorgs", ORG, 60)
         wait_ready_cluster_object(objects, "astraroles", ROLE, 60)
-        yield Bench(platform=platform, fake=fake, operator=operator, api=api, args=args)
+        yield bench
     finally:
         say("tearing down the operator, the fake Astra and the platform")
         stack.close()

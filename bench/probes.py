@@ -67,8 +67,9 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
-def process_usage(pid: int) -> ProcessUsage:
-    return ProcessUsage(cpu_seconds=group_cpu_seconds(pid), rss_kib=_status_kib(pid, "VmRSS"),
+def process_usage(pid: int, group: int | None = None) -> ProcessUsage:
+    """CPU of the process group ``group`` (default: the one ``pid`` leads), memory of ``pid``."""
+    return ProcessUsage(cpu_seconds=group_cpu_seconds(group or pid), rss_kib=_status_kib(pid, "VmRSS"),
                         peak_rss_kib=_status_kib(pid, "VmHWM"))
 
 

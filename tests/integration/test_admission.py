@@ -363,3 +363,51 @@ def test_with_the_webhook_down_token_creation_fails_closed_then_works_again(
         what="creation accepted once the webhook is back")
     assert accepted
     cluster.wait_ready("astratokens", "while-down", world.allowed_ns)
+
+
+def token_reviews(kubectl: Any) -> dict[str, int]:
+    """UPDATE reviews the apiserver sent to the AstraToken webhooks, and the ones their
+    matchConditions excluded, from its own metrics (cluster-wide counters)."""
+    metrics = kubectl("get", "--raw", "/metrics")
+    assert metrics.returncode == 0, metrics.stderr
+    found = {"sent": 0, "excluded": 0}
+    for line in metrics.stdout.splitlines():
+        if 'name="stamp-token.' not in line and 'name="validate-token.' not in line:
+            continue
+        if 'operation="UPDATE"' not in line:
+            continue
+        if line.startswith("apiserver_admission_webhook_admission_duration_seconds_count{"):
+            found["sent"] += int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("apiserver_admission_match_condition_exclusions_total{"):
+            found["excluded"] += int(float(line.rsplit(" ", 1)[1]))
+    return found
+
+
+def test_updates_that_change_neither_spec_nor_annotations_skip_the_webhooks(
+    world: World, cluster: Cluster, kubectl: Any,
+) -> None:
+    """The operator's own label write after a mint (and any label-only edit) is not sent to the
+    webhooks, which would have nothing to say about it; a tenant's annotation edit still is."""
+    bind_tenant(k8s_api=cluster.api, namespace=world.allowed_ns, user="carol")
+    before = token_reviews(kubectl)
+    created = kubectl("apply", "--as=carol", "-f", "-", input=token_manifest("unjudged", world.allowed_ns, world.org,
+                                                                            world.role))
+    assert created.returncode == 0, created.stderr
+    ready = cluster.wait_ready("astratokens", "unjudged", world.allowed_ns)
+    assert ready["metadata"]["labels"]["astra-tokens.io/client-id"] == ready["status"]["clientId"]  # the operator's
+    relabelled = kubectl("label", "--as=carol", "astratoken", "unjudged", "-n", world.allowed_ns, "team=blue")
+    assert relabelled.returncode == 0, relabelled.stderr
+    after_labels = token_reviews(kubectl)
+    assert after_labels["sent"] == before["sent"]
+    assert after_labels["excluded"] >= before["excluded"] + 4  # two writes, two webhooks each
+
+    tamper = kubectl("annotate", "--as=carol", "--overwrite", "astratoken", "unjudged", "-n", world.allowed_ns,
+                     'astra-tokens.io/created-by={"username":"carol-again"}')
+    assert tamper.returncode != 0
+    assert "cannot be changed or removed" in tamper.stderr
+    renew = kubectl("annotate", "--as=carol", "astratoken", "unjudged", "-n", world.allowed_ns,
+                    "astra-tokens.io/renew=90m")
+    assert renew.returncode == 0, renew.stderr
+    annotations = cluster.token("unjudged", world.allowed_ns)["metadata"]["annotations"]
+    assert annotations["astra-tokens.io/requested-by"] == "carol"  # stamped by the mutating review
+    assert token_reviews(kubectl)["sent"] > after_labels["sent"]

@@ -366,6 +366,10 @@ def test_tenants_cannot_make_change_or_delete_a_pods_token(
     changed = kubectl(*as_tenant, "annotate", "astratoken", name, "astra-tokens.io/revoke=now")
     assert changed.returncode != 0
     assert "only the operator changes it" in changed.stderr
+    # Its pod label is what keeps it from deletion: a label-only update is judged too.
+    unlabelled = kubectl(*as_tenant, "label", "astratoken", name, "astra-tokens.io/pod-")
+    assert unlabelled.returncode != 0
+    assert "only the operator changes it" in unlabelled.stderr
     deleted = kubectl(*as_tenant, "delete", "astratoken", name, "--wait=false")
     assert deleted.returncode != 0
     assert "delete the pod instead" in deleted.stderr

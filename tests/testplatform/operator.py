@@ -30,6 +30,7 @@ class OperatorProcess:
     standalone: bool = True  # False: Kopf peering (set ASTRA_OPERATOR_PEERING_NAME), with this priority
     priority: int = 0
     logs: list[Path] = field(default_factory=list)
+    command_prefix: list[str] = field(default_factory=list)  # e.g. a profiler the operator runs under
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
         assert self.child is None or not self.child.alive(), "already running"
@@ -48,7 +49,7 @@ class OperatorProcess:
         self.logs.append(log)
         self.child = Child(
             "operator",
-            [str(venv_tool("astra-token-operator")), "run",
+            [*self.command_prefix, str(venv_tool("astra-token-operator")), "run",
              *(["--standalone"] if self.standalone else [f"--priority={self.priority}"]),
              f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", *(["--verbose"] if self.verbose else [])],
             log_path=log, env=env, stdout=None,

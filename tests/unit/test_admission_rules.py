@@ -29,6 +29,7 @@ from astra_token_operator.policy.admission_rules import (
     role_problems,
     token_create_problems,
     token_update_problems,
+    with_match_conditions,
 )
 from astra_token_operator.surface import (
     ANNOTATION_ABANDON,
@@ -527,3 +528,42 @@ def test_caller_mode_changes_only_on_an_org_without_tokens(old: str, new: str, u
     assert bool(problems) is refused
     if refused:
         assert f"callerMode cannot change from {old} to {new} while 1 AstraToken (team-a/app-00)" in problems[0]
+
+
+# --- which AstraToken updates reach the webhooks ------------------------------------------------------
+
+@pytest.mark.parametrize("annotations", [
+    {ANNOTATION_CREATED_BY: CREATOR},
+    {ANNOTATION_CREATED_BY: CREATOR, ANNOTATION_ABANDON: "true", ANNOTATION_ABANDONED_BY: CREATOR},
+    {ANNOTATION_CREATED_BY: CREATOR, ANNOTATION_RENEW: "90m"},
+], ids=["plain", "abandoned", "request-pending"])
+def test_an_update_that_changes_neither_spec_nor_annotations_has_nothing_to_review(
+        annotations: dict[str, str]) -> None:
+    """What lets the apiserver skip such updates (matchConditions): the reviews would neither
+    refuse them nor stamp anything new."""
+    old, new = token(annotations=annotations, ttl="1h"), token(annotations=dict(annotations), ttl="1h")
+    assert token_update_problems(old, new, role=READER) == []
+    assert not request_changed(old.metadata.annotations, new.metadata.annotations)
+    assert not abandon_set(old.metadata.annotations, new.metadata.annotations)
+    assert abandon_stamp(old.metadata.annotations, new.metadata.annotations, "bob") == annotations.get(
+        ANNOTATION_ABANDONED_BY)
+
+
+def test_only_the_astratoken_reviews_get_the_match_condition() -> None:
+    suffix = "astra-token-operator.astra-tokens.io"
+    webhooks = [{"name": f"{handler}.{suffix}", "rules": [{"operations": ["CREATE", "UPDATE"]}]}
+                for handler in ("stamp-token", "validate-token", "record-deleter", "validate-org", "validate-role")]
+
+    limited = with_match_conditions(webhooks)
+
+    conditions = {w["name"].split(".")[0]: w.get("matchConditions") for w in limited}
+    assert conditions["record-deleter"] is None
+    assert conditions["validate-org"] is None
+    assert conditions["validate-role"] is None
+    for handler in ("stamp-token", "validate-token"):
+        (condition,) = conditions[handler]
+        assert "request.operation != 'UPDATE'" in condition["expression"]
+        assert "object.spec != oldObject.spec" in condition["expression"]
+        assert "'astra-tokens.io/pod' in oldObject.metadata.annotations" in condition["expression"]  # sidecar
+    assert [w["rules"] for w in limited] == [w["rules"] for w in webhooks]  # nothing else changes
+    assert "matchConditions" not in webhooks[0]  # Kopf's own list is left as it was

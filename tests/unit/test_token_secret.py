@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from astra_token_operator.models import AstraToken
-from astra_token_operator.policy.secret_template import PRESETS, Preset
+from astra_token_operator.policy.secret_template import PRESETS, Preset, SecretShape, compiled, render
 from astra_token_operator.reconcile.secrets import desired_secret
 from astra_token_operator.records import TokenRecord
 from astra_token_operator.surface import (
@@ -118,3 +118,16 @@ def test_the_secrets_repr_and_str_never_show_the_token_or_client_secret() -> Non
         assert TOKEN_VALUE not in text
         assert CLIENT_SECRET not in text
         assert "AstraCS:" not in text
+
+
+def test_a_template_is_compiled_once_and_renders_each_tokens_own_values() -> None:
+    shape = SecretShape(preset=Preset.ENV, data={"team": "{{ metadata.team }}-{{ clientId }}"})
+    fields = {"token": "t", "clientSecret": "s", "orgId": "o", "orgName": "n", "expiresAt": "e"}
+    render(shape, {**fields, "clientId": "first", "metadata": {"team": "a"}})
+    misses = compiled.cache_info().misses
+
+    second = render(shape, {**fields, "clientId": "second", "metadata": {"team": "b"}})
+
+    assert second["team"] == "b-second"
+    assert second["ASTRA_DB_CLIENT_ID"] == "second"
+    assert compiled.cache_info().misses == misses

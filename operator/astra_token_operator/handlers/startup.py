@@ -11,7 +11,7 @@ import kopf
 
 from astra_token_operator.composition import Assembly, assemble
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.handlers.webhook_server import build_webhook_server
+from astra_token_operator.handlers.webhook_server import build_webhook_server, limit_token_reviews
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.ledger_layout import migrate_ledger_layout
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
@@ -56,6 +56,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if config.webhook_enabled:
         settings.admission.server = build_webhook_server(config, on_serving=assembly.health.webhook_started)
         settings.admission.managed = config.webhook_configuration_name
+        limit_token_reviews()
     memo.assembly = assembly
     memo.deps = assembly.deps
     assembly.start()

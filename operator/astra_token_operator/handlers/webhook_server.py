@@ -1,5 +1,5 @@
-"""The admission webhook server: where it listens, its certificate, and the
-address the apiserver is told to call."""
+"""The admission webhook server: where it listens, its certificate, the
+address the apiserver is told to call, and which requests it is sent."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+from kopf._core.engines import admission as kopf_admission
 
 from astra_token_operator.certs import make_serving_certificate
 from astra_token_operator.config import OperatorConfig
+from astra_token_operator.policy.admission_rules import with_match_conditions
 
 
 class AnnouncingWebhookServer(kopf.WebhookServer):
@@ -61,3 +63,18 @@ def build_webhook_server(config: OperatorConfig, *, on_serving: Callable[[], Non
                    "port": config.webhook_service_port}
         return ServiceWebhookServer(service=service, **common)
     return AnnouncingWebhookServer(host=config.webhook_host, **common)
+
+
+def limit_token_reviews() -> None:
+    """Kopf writes the webhook configurations itself (settings.admission.managed) and, in 1.45, has
+    no setting for matchConditions: its builder is wrapped so that every configuration it writes
+    carries ours (policy.admission_rules.with_match_conditions). Idempotent."""
+    build = kopf_admission.build_webhooks
+    if getattr(build, "with_match_conditions", False):
+        return
+
+    def build_with_conditions(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return with_match_conditions(build(*args, **kwargs))
+
+    build_with_conditions.with_match_conditions = True  # type: ignore[attr-defined]
+    kopf_admission.build_webhooks = build_with_conditions

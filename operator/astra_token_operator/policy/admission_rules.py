@@ -340,3 +340,28 @@ def caller_mode_problems(name: str, old: AstraOrgSpec, new: AstraOrgSpec, users:
     return [f"callerMode cannot change from {old.caller_mode} to {new.caller_mode} while {users_text(users)} use "
             f"AstraOrg {name!r}: their tokens would stop being renewed (or all be replaced at once). Delete those "
             "AstraTokens first (each is revoked in Astra), then change callerMode"]
+
+
+# --- which AstraToken updates reach the webhooks ----------------------------------------------------
+
+# The AstraToken webhooks judge an UPDATE by its spec and annotations only (token_update_problems,
+# abandon_problems, the request and abandon stamps): an update that changes neither (a label, a
+# finalizer; the operator's own client-id label after each mint) would be answered with nothing to
+# say. The apiserver skips them for these conditions (CEL, matchConditions), so no such write waits
+# for the operator's event loop or costs it a review. A pod's own AstraToken (sidecar mode) is the
+# exception: every update of it is judged (pod_token_problems), labels included, since its pod
+# label is what keeps it from being deleted while the pod runs.
+SPEC_OR_ANNOTATIONS_CHANGED = (
+    "request.operation != 'UPDATE' || object.spec != oldObject.spec"
+    " || (has(object.metadata.annotations) ? object.metadata.annotations : {})"
+    " != (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
+    f" || (has(oldObject.metadata.annotations) && '{ANNOTATION_OWNED_BY_POD}' in oldObject.metadata.annotations)")
+TOKEN_REVIEWS = frozenset({"stamp-token", "validate-token"})  # the handler ids of those webhooks
+
+
+def with_match_conditions(webhooks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The webhooks of a configuration (named ``<handler id>.<configuration>``), with the AstraToken
+    reviews limited to creations and to updates that change the spec or the annotations."""
+    condition = {"name": "spec-or-annotations-changed", "expression": SPEC_OR_ANNOTATIONS_CHANGED}
+    return [{**webhook, "matchConditions": [condition]} if str(webhook.get("name", "")).split(".")[0] in TOKEN_REVIEWS
+            else dict(webhook) for webhook in webhooks]
