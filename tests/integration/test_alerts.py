@@ -173,11 +173,15 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
                      if name == PREFIX + "org_ready"}
             intent_age = found.get((PREFIX + "ledger_oldest_intent_age_seconds", (("org", quiet_org),)), 0)
             due = lease is not None and lease - at < 20  # brief's renewBefore: 33% of 1m
-            steady_ready = max((value for (name, labels), value in found.items()
-                                if name == PREFIX + "token_ready" and dict(labels).get("name") == "steady"
-                                and dict(labels).get("namespace") == ns), default=None)
+
+            def token_ready(name: str) -> float | None:
+                return max((value for (metric, labels), value in found.items()
+                            if metric == PREFIX + "token_ready" and dict(labels).get("name") == name
+                            and dict(labels).get("namespace") == ns), default=None)
+
+            # Both tokens' passes have reported (brief's once its rotation found the org refused).
             return (text, at) if (due and ready.get(refused_org) == 0 and intent_age > 900
-                                  and steady_ready == 0) else None
+                                  and token_ready("steady") == 0 and token_ready("brief") == 0) else None
 
         broken, broken_at = wait_for(failing, timeout=180, interval=1, what="the failing state in the scrape")
         operator.stop()
