@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> list[ChaosResult]:
         fake = FakeAstraThread({ORG_ID: make_admin_token()})
         fake.start()
         stack.callback(fake.stop)
-        env = {**platform.env()}
+        env = {"HOME": str(platform.work_dir), **platform.env()}  # kubectl's cache, not in the checkout
         apply = [str(platform.kubectl), f"--kubeconfig={platform.controlplane.kubeconfig}"]
         subprocess.run([*apply, "apply", "-f", str(CRDS)], check=True, capture_output=True, env=env)
         subprocess.run([*apply, "wait", "--for=condition=Established", "crd", "-l",
@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> list[ChaosResult]:
                 say(f"  problem: {problem}")
             operator.start()  # clean up the namespace's tokens before the next seed
             core.delete_namespace(namespace)
+            # Its AstraTokens hold their logical names until their finalizers have revoked them.
+            wait_for(lambda gone=namespace: gone not in {n.metadata.name for n in core.list_namespace().items},
+                     300, what=f"namespace {namespace} gone")
     return results
 
 
