@@ -331,15 +331,18 @@ def token_body(name: str, namespace: str, role: str = ROLE) -> dict[str, Any]:
 
 
 def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None,
-                           sweep_interval: str) -> list[dict[str, Any]]:
-    limit = {"rateLimit": {"requestsPerSecond": rate_limit, "burst": max(1, int(rate_limit * 2))}} if rate_limit else {}
+                           sweep_interval: str | None) -> list[dict[str, Any]]:
+    extra_spec: dict[str, Any] = ({"rateLimit": {"requestsPerSecond": rate_limit, "burst": max(1, int(rate_limit * 2))}}
+                                  if rate_limit else {})
+    if sweep_interval is not None:  # else the AstraOrg's default
+        extra_spec["sweep"] = {"interval": sweep_interval}
     return [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ROOT_SECRET, "namespace": OPERATOR_NAMESPACE},
          "stringData": {"token": fake.admin_token(ORG_ID)}},
         {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraOrg", "metadata": {"name": ORG},
          "spec": {"orgId": ORG_ID, "url": fake.url, "allowedNamespaces": ["*"],
                   "rootTokenRef": {"secret": {"namespace": OPERATOR_NAMESPACE, "name": ROOT_SECRET}},
-                  "sweep": {"interval": sweep_interval}, **limit}},
+                  **extra_spec}},
         {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": ROLE},
          "spec": {"orgRef": ORG, "astraRoleName": "R/W User", "ttl": "1h", "maxTtl": "24h"}},
     ]
@@ -734,7 +737,7 @@ def running_platform(args: argparse.Namespace, *, more_orgs: dict[str, str] | No
         say(f"operator: pid {bench.pid}, log {operator.logs[-1]}")
         say(f"operator: {command}")
         say(f"source: {source_version()}")
-        manifests = org_and_role_manifests(fake, args.astra_rate_limit, args.sweep_interval)
+        manifests = org_and_role_manifests(fake, args.astra_rate_limit, getattr(args, "sweep_interval", None))
         kubectl(platform, "apply", "-f", "-", stdin="\n---\n".join(json.dumps(m) for m in manifests))
         objects = k8s.CustomObjectsApi(api)
         wait_ready_cluster_object(objects, "astraorgs", ORG, 60)
