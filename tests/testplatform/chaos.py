@@ -236,7 +236,11 @@ def check_invariants(target: ChaosTarget, live_names: set[str], deleted_names: s
         if name in by_name:
             problems.append(f"{name}: deleted, but still there (finalizer pending)")
 
+    # Astra first, then the ledger: a token listed was created before the records were read, so it is
+    # either recorded or its mint is still in flight (its intent, read last, names its marker).
+    listed = target.fake.tokens(target.org_id)
     records = _ledger_records(target)
+    in_flight = _intent_markers(target)
     now = as_of or datetime.now(UTC)
     active_by_owner: dict[str, list[str]] = {}
     for client_id, record in records.items():
@@ -247,14 +251,14 @@ def check_invariants(target: ChaosTarget, live_names: set[str], deleted_names: s
             problems.append(f"{live_uids.get(uid, uid)}: owns {len(client_ids)} active tokens {sorted(client_ids)}")
 
     deleted_markers = tuple(f"astra-token-operator {target.namespace}/{n} " for n in deleted_names)
-    for view in target.fake.tokens(target.org_id):
+    for view in listed:
         if view.state != "valid" or view.is_admin:
             continue
         record = records.get(view.client_id)
         owner = (record or {}).get("owner", {}).get("uid", "")
         if view.description.startswith(deleted_markers) or any(m in view.description for m in deleted_markers):
             problems.append(f"{view.client_id}: valid, but its AstraToken was deleted ({view.description!r})")
-        elif record is None:
+        elif record is None and view.description not in in_flight:
             problems.append(f"{view.client_id}: valid at Astra, unknown to the ledger ({view.description!r})")
         elif owner not in live_uids:
             problems.append(f"{view.client_id}: valid, its ledger owner {owner} is not a live AstraToken")
@@ -275,6 +279,23 @@ def _secret(core: k8s.CoreV1Api, namespace: str, name: str) -> dict[str, str] | 
             return None
         raise
     return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+
+def _intent_markers(target: ChaosTarget) -> set[str]:
+    """The markers (Astra descriptions) of the mints in flight: their intents in the ledger."""
+    path = f"{LEDGER}/intents"
+    try:
+        keys = target.vault.secrets.kv.v2.list_secrets(path=path)["data"]["keys"]
+    except hvac.exceptions.InvalidPath:
+        return set()
+    markers = set()
+    for key in keys:
+        try:
+            read = target.vault.secrets.kv.v2.read_secret_version(path=f"{path}/{key}", raise_on_deleted_version=True)
+        except hvac.exceptions.InvalidPath:
+            continue  # resolved and deleted since the list
+        markers.add(str(read["data"]["data"].get("marker", "")))
+    return markers
 
 
 def _ledger_records(target: ChaosTarget) -> dict[str, dict[str, Any]]:
