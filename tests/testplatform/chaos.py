@@ -236,11 +236,13 @@ def check_invariants(target: ChaosTarget, live_names: set[str], deleted_names: s
         if name in by_name:
             problems.append(f"{name}: deleted, but still there (finalizer pending)")
 
-    # Astra first, then the ledger: a token listed was created before the records were read, so it is
-    # either recorded or its mint is still in flight (its intent, read last, names its marker).
+    # Astra, the ledger, Astra again: a token valid in both lists was created before the records were
+    # read (so it is recorded, or its mint is in flight: its intent, read after them, names its marker)
+    # and was still valid after them (so a record that says revoked was written before the revoke).
     listed = target.fake.tokens(target.org_id)
     records = _ledger_records(target)
     in_flight = _intent_markers(target)
+    still_valid = {view.client_id for view in target.fake.tokens(target.org_id) if view.state == "valid"}
     now = as_of or datetime.now(UTC)
     active_by_owner: dict[str, list[str]] = {}
     for client_id, record in records.items():
@@ -252,7 +254,7 @@ def check_invariants(target: ChaosTarget, live_names: set[str], deleted_names: s
 
     deleted_markers = tuple(f"astra-token-operator {target.namespace}/{n} " for n in deleted_names)
     for view in listed:
-        if view.state != "valid" or view.is_admin:
+        if view.state != "valid" or view.is_admin or view.client_id not in still_valid:
             continue
         record = records.get(view.client_id)
         owner = (record or {}).get("owner", {}).get("uid", "")
