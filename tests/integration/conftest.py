@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import hvac
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -21,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token
 from testplatform.examples import CRDS
+from testplatform.openbao import OpenBao, start_openbao
 from testplatform.operator import OperatorProcess, operator_env
 from testplatform.platform import Platform
 from testplatform.processes import free_port
@@ -358,3 +360,18 @@ def kubectl_astra(platform: Platform, kubeconfig: Path) -> KubectlAstra:
     assert found is not None, "kubectl-astra is not on PATH: run make venv (pip install -e .)"
     assert Path(found).parent == platform.kubectl.parent, f"kubectl-astra at {found} is not this venv's"
     return KubectlAstra(platform.kubectl, kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """An OpenBao of the test module's own (the ledger modules change its mounts and policies),
+    apart from the platform's."""
+    server = start_openbao(tmp_path_factory.mktemp("openbao"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def root(bao: OpenBao) -> hvac.Client:
+    """An administrator's client of `bao`, to arrange things and look behind the ledger's back."""
+    return hvac.Client(url=bao.addr, token=bao.token)

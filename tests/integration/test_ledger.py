@@ -56,18 +56,6 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
-    server = start_openbao(tmp_path_factory.mktemp("openbao"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def root(bao: OpenBao) -> hvac.Client:
-    """An administrator's client, to arrange things and look behind the ledger's back."""
-    return hvac.Client(url=bao.addr, token=bao.token)
-
 
 @pytest.fixture
 def prefix() -> str:

@@ -12,7 +12,7 @@ import re
 import secrets
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from astra_token_operator.config import OperatorConfig
 from astra_token_operator.records import OwnerRef, Principal, RecordAction, RecordState, TokenRecord
 from astra_token_operator.vault import Ledger, VaultForbidden, VaultUnavailable
 from astra_token_operator.vault.layout import RecordLayout
-from testplatform.openbao import OpenBao, start_openbao
+from testplatform.openbao import OpenBao
 from testplatform.paths import REPO_ROOT, venv_tool
 
 pytestmark = pytest.mark.integration
@@ -34,17 +34,6 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DOCS = REPO_ROOT / "docs"
 
-
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
-    server = start_openbao(tmp_path_factory.mktemp("openbao-layout"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def root(bao: OpenBao) -> hvac.Client:
-    return hvac.Client(url=bao.addr, token=bao.token)
 
 
 @pytest.fixture
