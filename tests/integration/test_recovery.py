@@ -1,12 +1,14 @@
 """Recovery is prompt and never misleads: a lost check-and-set is read again
-and decided at once (never reported as Vault being down), and deletions that
-run in the first moments after a start wait for the orgs to be verified
-instead of calling them missing and advising to abandon the token."""
+and decided at once (never reported as Vault being down), deletions that run
+in the first moments after a start wait for the orgs to be verified instead of
+calling them missing and advising to abandon the token, and a start that finds
+its port still held (the previous pod not gone yet) serves as soon as it is free."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,3 +98,40 @@ def test_tokens_deleted_as_the_operator_starts_are_revoked_without_calling_their
     said += operator.log_text()[log_mark:].splitlines()
     assert not [line for line in said if "does not exist" in line], "an existing org was called missing"
     assert not [line for line in said if "abandon" in line], "abandoning a token was advised"
+
+
+def test_a_start_that_finds_its_port_still_held_serves_and_mints_as_soon_as_the_port_is_free(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, fake_astra: FakeAstraThread,
+    operator: OperatorProcess,
+) -> None:
+    """A force-deleted operator pod on the host network still holds its ports for a moment when
+    its replacement starts: the replacement must not wait a minute, nor lose what its other
+    start-up steps learned meanwhile (it once came up unable to mint anything, for good)."""
+    cluster.must_apply(token_manifest("before", namespace, test_org.name, test_role))
+    before = cluster.wait_ready("astratokens", "before", namespace)["status"]["clientId"]
+    operator.stop()
+    log_mark = len(operator.log_text())
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        operator.start(extra_env={"ASTRA_OPERATOR_METRICS_PORT": str(port)}, wait=False)
+        operator.metrics_port = port
+        operator.wait_for_log(f"cannot listen on 127.0.0.1:{port} yet", timeout=30)
+        # The other start-up steps run meanwhile; the port is then given up.
+        wait_for(lambda: "this cluster's id" in operator.log_text()[log_mark:], timeout=30,
+                 what="the cluster's id resolved while the port is held")
+    finally:
+        held.close()
+    try:
+        operator.wait_ready(timeout=30)
+        cluster.must_apply(token_manifest("after", namespace, test_org.name, test_role))
+        cluster.wait_ready("astratokens", "after", namespace, timeout=30)
+        cluster.delete("astratokens", "before", namespace)
+        cluster.wait_gone("astratokens", "before", namespace, timeout=30)
+        assert {v.client_id: v.state for v in fake_astra.tokens(test_org.org_id)}[before] == "revoked"
+        retried = [line for line in operator.log_text()[log_mark:].splitlines() if "cannot listen on" in line]
+        assert all("retrying in 2 s" in line for line in retried), retried
+    finally:
+        operator.restart()

@@ -15,6 +15,7 @@ from astra_token_operator.handlers.webhook_server import build_webhook_server, l
 from astra_token_operator.kube import KubeError
 from astra_token_operator.reconcile.ledger_layout import migrate_ledger_layout
 from astra_token_operator.reconcile.orgs import list_orgs_and_roles
+from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.sweep import ClusterIdUnknown, resolve_cluster_id
 from astra_token_operator.surface import FINALIZER, KOPF_PREFIX, LABEL_INJECT, LABEL_MANAGED, TOKEN_KIND
 
@@ -35,6 +36,9 @@ class DiffBaseExceptForTokens(kopf.AnnotationsDiffBaseStorage):
         return super().fetch(body=body)
 
 
+PORT_RETRY_SECONDS = 2.0
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo.config
@@ -52,23 +56,43 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.label_selectors["v1", "pods"] = f"{LABEL_INJECT}=true"
     settings.peering.standalone = config.standalone
     settings.peering.lifetime = config.peering_lifetime_seconds
-    assembly = assemble(config)
+    # Kopf runs the other start-up handlers even while this one is failing and retries only this
+    # one: a retry must keep the parts they filled in (the cluster id, the ledger's layout check).
+    assembly: Assembly | None = memo.get("assembly")
+    if assembly is None:
+        assembly = assemble(config)
+        memo.assembly = assembly
+        memo.deps = assembly.deps
     if config.webhook_enabled:
         settings.admission.server = build_webhook_server(config, on_serving=assembly.health.webhook_started)
         settings.admission.managed = config.webhook_configuration_name
         limit_token_reviews()
-    memo.assembly = assembly
-    memo.deps = assembly.deps
-    assembly.start()
+    try:
+        assembly.start()
+    except OSError as exc:
+        # Typically the previous process (a force-deleted pod on the host network) still holds the
+        # port for a few seconds: try again soon, not after Kopf's default minute.
+        raise kopf.TemporaryError(
+            f"cannot listen on {config.metrics_listen_addr}:{config.metrics_port} yet ({exc.strerror});"
+            f" retrying in {PORT_RETRY_SECONDS:g} s", delay=PORT_RETRY_SECONDS) from None
+
+
+def assembled(memo: kopf.Memo) -> Deps:
+    """The parts ``configure`` built; the start-up handlers after it wait while it has not yet."""
+    deps: Deps | None = memo.get("deps")
+    if deps is None:
+        raise kopf.TemporaryError("waiting for the operator's parts to be set up", delay=1)
+    return deps
 
 
 @kopf.on.startup(id="list-orgs-and-roles")
 async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
     """Runs after ``configure`` and before any watch: finalizers and daemons that start in the
     first moments must not take an org that is not verified yet for one that does not exist."""
+    deps = assembled(memo)
     try:
-        await list_orgs_and_roles(memo.deps)
-        memo.deps.runtime.identity = await memo.deps.kube.whoami()
+        await list_orgs_and_roles(deps)
+        deps.runtime.identity = await deps.kube.whoami()
     except KubeError as exc:
         raise kopf.TemporaryError(f"cannot list AstraOrgs and AstraRoles yet: {exc}", delay=5) from None
 
@@ -77,11 +101,12 @@ async def list_orgs_and_roles_first(memo: kopf.Memo, **_: Any) -> None:
 async def name_this_cluster(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """The id every minted token's description names (the sweep's proof of ownership): known
     before any token is looked at, or nothing starts."""
+    deps = assembled(memo)
     try:
-        memo.deps.runtime.cluster_id = await resolve_cluster_id(memo.deps)
+        deps.runtime.cluster_id = await resolve_cluster_id(deps)
     except (KubeError, ClusterIdUnknown) as exc:
         raise kopf.TemporaryError(f"cannot name this cluster yet: {exc}", delay=5) from None
-    logger.info("this cluster's id (named in every token's description in Astra): %s", memo.deps.runtime.cluster_id)
+    logger.info("this cluster's id (named in every token's description in Astra): %s", deps.runtime.cluster_id)
 
 
 LAYOUT_WAIT_SECONDS = 10.0
@@ -92,7 +117,7 @@ async def migrate_ledger_in_background(memo: kopf.Memo, **_: Any) -> None:
     """The ledger's layout is checked (and a ledger of the first layout migrated) before the
     watches start when that is quick (one read, usually), else beside them, never holding start-up
     up for long: record calls wait for it meanwhile (as for a Vault outage)."""
-    task = memo.layout_task = asyncio.create_task(migrate_ledger_layout(memo.deps), name="ledger-layout")
+    task = memo.layout_task = asyncio.create_task(migrate_ledger_layout(assembled(memo)), name="ledger-layout")
     await asyncio.wait({task}, timeout=LAYOUT_WAIT_SECONDS)
 
 
