@@ -58,15 +58,16 @@ class OperatorProcess:
             self.wait_ready()
 
     def _webhooks_point_here(self) -> bool:
-        """The apiserver calls this process, not a previous one (the configuration
-        is patched by the operator shortly after it starts)."""
+        """The apiserver calls this process, not a previous one: both configurations are
+        patched by the operator shortly after it starts, each in its own time (the mutating one
+        may be patched well before the validating one)."""
+        name = self.env.get("ASTRA_OPERATOR_WEBHOOK_CONFIGURATION_NAME", "astra-token-operator.astra-tokens.io")
         found = subprocess.run(
-            [str(venv_tool("kubectl")), "get", "mutatingwebhookconfiguration",
-             self.env.get("ASTRA_OPERATOR_WEBHOOK_CONFIGURATION_NAME", "astra-token-operator.astra-tokens.io"),
-             "-o", "jsonpath={.webhooks[*].clientConfig.url}"],
+            [str(venv_tool("kubectl")), "get", f"mutatingwebhookconfiguration/{name}",
+             f"validatingwebhookconfiguration/{name}", "-o", "jsonpath={.items[*].webhooks[*].clientConfig.url}"],
             capture_output=True, text=True, env={**os.environ, "KUBECONFIG": self.env["KUBECONFIG"]}, check=False)
         urls = found.stdout.split()
-        return bool(urls) and all(f":{self.webhook_port}/" in url for url in urls)
+        return found.returncode == 0 and bool(urls) and all(f":{self.webhook_port}/" in url for url in urls)
 
     def wait_ready(self, timeout: float = 60) -> None:
         url = f"http://127.0.0.1:{self.liveness_port}/healthz"
