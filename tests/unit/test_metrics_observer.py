@@ -110,6 +110,24 @@ async def test_a_renewal_counts_once_and_moves_the_expiry(world: tuple[World, Op
     assert value(samples, "org_queue_depth", org="acme", action="renewal") == 0
 
 
+async def test_a_scheduled_renewal_reports_how_late_after_it_fell_due_it_was_decided(
+    world: tuple[World, OperatorMetrics], caplog: pytest.LogCaptureFixture,
+) -> None:
+    w, metrics = world
+    await w.pass_()
+    assert value(scrape(metrics), "renewal_lateness_seconds_count") == 0  # exported before any renewal
+    w.clock.advance(41 * M)  # due at 40 minutes (ttl 1 h, renewBefore 20 min): a minute late
+    with caplog.at_level("DEBUG", logger="astra_token_operator.lifecycle"):
+        await w.pass_()
+    samples = scrape(metrics)
+    assert value(samples, "renewal_lateness_seconds_count") == 1
+    assert value(samples, "renewal_lateness_seconds_sum") == 60
+    assert value(samples, "renewal_lateness_seconds_bucket", le="30.0") == 0
+    assert value(samples, "renewal_lateness_seconds_bucket", le="60.0") == 1
+    assert [r.getMessage() for r in caplog.records if "action=renew " in r.getMessage()
+            and "late_s=60.00" in r.getMessage()]
+
+
 async def test_a_revoke_request_counts_a_revocation_a_rotation_and_a_second_mint(
         world: tuple[World, OperatorMetrics]) -> None:
     w, metrics = world

@@ -158,7 +158,7 @@ def test_nothing_is_due_before_the_renewal_time() -> None:
 
 def test_a_due_renewal_is_recorded_and_republished() -> None:
     work = plan(facts(current=record()), at=41 * M).work
-    assert work == (RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600),)
+    assert work == (RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600, due_at=T0 + 40 * M),)
 
 
 def test_a_renewal_that_cannot_gain_enough_rotates_instead() -> None:
@@ -401,7 +401,7 @@ def test_an_outage_leaves_a_valid_token_ready() -> None:
                                                           reason="Verified", org_ref="acme", role_name="reader")])
 def test_an_outage_renews_when_the_renewal_is_due(role: RoleFacts) -> None:
     work = plan(outage(current=record(), role=role), at=41 * M).work
-    assert work == (RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600),)
+    assert work == (RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600, due_at=T0 + 40 * M),)
 
 
 def test_an_outage_records_metadata_and_restores_the_secret() -> None:
@@ -413,7 +413,7 @@ def test_an_outage_records_metadata_and_restores_the_secret() -> None:
 def test_a_rotation_due_during_an_outage_renews_up_to_the_max_instead_then_waits() -> None:
     late = record(lease_expires_at=T0 + 2 * H + 50 * M, renewals=2)
     assert plan(outage(current=late), at=2 * H + 35 * M).work == (
-        RecordRenewal(Lease(T0, T0 + 3 * H, T0 + 3 * H), ttl_seconds=3600),)
+        RecordRenewal(Lease(T0, T0 + 3 * H, T0 + 3 * H), ttl_seconds=3600, due_at=T0 + 150 * M),)
     at_max = record(lease_expires_at=T0 + 3 * H, renewals=3)
     blocked_for_astra(plan(outage(current=at_max), at=2 * H + 45 * M))
     assert plan(facts(current=at_max), at=2 * H + 45 * M).work == (Mint("current", Replacing.ROTATION),)
@@ -440,7 +440,7 @@ def test_a_revocation_asked_for_during_an_outage_waits() -> None:
 def test_an_interrupted_mint_is_settled_after_the_outage_and_the_lease_goes_on_meanwhile() -> None:
     ledger = LedgerFacts(slot_holder_uid=OWNER.uid, intent=intent(), current=record())
     assert plan(outage(ledger=ledger), at=41 * M).work == (
-        RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600),)
+        RecordRenewal(Lease(T0, T0 + 41 * M + H, T0 + 3 * H), ttl_seconds=3600, due_at=T0 + 40 * M),)
     assert plan(facts(ledger=ledger), at=41 * M).work == (ResolveIntent(intent()),)
 
 

@@ -32,6 +32,8 @@ from astra_token_operator.reconcile.observer import Lifecycle, LifecycleOutcome,
 PREFIX = "astra_token_operator"
 # Astra answers in tens to hundreds of milliseconds; Vault and the apiserver in milliseconds.
 ASTRA_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# A scheduled renewal is due renewBefore ahead of the lease's end: seconds late are fine, minutes are not.
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 VAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 TOKEN_LABELS = ("org", "role", "namespace", "name")
 COUNTED_LIFECYCLE = {
@@ -93,6 +95,8 @@ class OperatorMetrics:
                                         ["operation"], buckets=VAULT_BUCKETS, registry=r)
         self._kube_calls = Counter(f"{PREFIX}_kube_calls", "Kubernetes API calls, by verb, resource and outcome",
                                    ["verb", "resource", "outcome"], registry=r)
+        self._renewal_lateness = Histogram(f"{PREFIX}_renewal_lateness_seconds", "How long after it fell due "
+                                           "each scheduled renewal was decided", buckets=LATENESS_BUCKETS, registry=r)
         r.register(_StateCollector(self))
 
     # --- the clients' listener -----------------------------------------------------------------
@@ -118,6 +122,9 @@ class OperatorMetrics:
 
     def lifecycle(self, action: Lifecycle, org_id: str, outcome: LifecycleOutcome) -> None:
         self._lifecycle[action].labels(self.org_name(org_id), outcome).inc()
+
+    def renewal_late(self, seconds: float) -> None:
+        self._renewal_lateness.observe(seconds)
 
     def token_seen(self, uid: str, view: TokenView) -> None:
         known = self._tokens.get(uid)

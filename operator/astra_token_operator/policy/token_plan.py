@@ -211,6 +211,7 @@ class RecordRenewal:
     actor: str | None = None  # a user's name for manual renewals; None: the operator
     capped_at_max: bool = False
     ttl_seconds: int | None = None  # the ttl this renewal used (a role edit reaches the record here)
+    due_at: datetime | None = None  # when a scheduled renewal fell due (its lateness); None on request
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,8 @@ def plan_token_pass(facts: TokenFacts, now: datetime) -> TokenPlan:
         return TokenPlan(work=_rotation(facts, current))
     work: list[Work] = []
     if isinstance(decision, Renew):
-        work.append(RecordRenewal(decision.lease, ttl_seconds=int(policy.ttl.total_seconds())))
+        work.append(RecordRenewal(decision.lease, ttl_seconds=int(policy.ttl.total_seconds()),
+                                  due_at=record.lease_expires_at - policy.renew_before))
     if dict(record.metadata) != dict(facts.metadata):
         work.append(RecordMetadata(dict(facts.metadata)))
     if work:

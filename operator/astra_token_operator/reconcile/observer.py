@@ -71,6 +71,8 @@ class Observer(Protocol):
 
     def admission(self, webhook: str, verdict: Literal["allowed", "denied", "error"]) -> None: ...
 
+    def renewal_late(self, seconds: float) -> None: ...
+
 
 class IgnoreObserver:
     """Watches nothing: the observer of a Deps built without one."""
@@ -97,6 +99,9 @@ class IgnoreObserver:
         pass
 
     def admission(self, webhook: str, verdict: Literal["allowed", "denied", "error"]) -> None:
+        pass
+
+    def renewal_late(self, seconds: float) -> None:
         pass
 
 

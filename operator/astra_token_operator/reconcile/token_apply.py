@@ -215,8 +215,11 @@ class TokenApplier:
             self.events.info(EventReason.RENEWED_ON_REQUEST,
                              f"lease renewed until {until}{capped}, on request by {actor.username}")
         else:  # routine: the status (Renewed, lastRenewedAt, renewals) and the ledger say it, no Event
+            # How long after it fell due it was decided (0 when jitter woke it a little early).
+            late = max(0.0, (now - work.due_at).total_seconds()) if work.due_at is not None else 0.0
+            self.deps.observer.renewal_late(late)
             log_action("renew", client_id=renewed.client_id, lease_id=renewed.lease_id, message=f"until {until}",
-                       **self._log)
+                       late_s=f"{late:.2f}", **self._log)
         return await self._refreshed(self._with(facts, current=stored), now)  # expiresAt moved
 
     async def _revoke_current(self, facts: TokenFacts, work: RevokeCurrent) -> TokenFacts:
