@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import http.client
 import json
 import math
 import re
@@ -30,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,6 +52,8 @@ from probes import (  # noqa: E402
     difference,
     endpoint_total,
     group_cpu_seconds,
+    json_lines,
+    metric_samples,
     process_usage,
     reset_peak_rss,
     secret_request_key,
@@ -58,6 +63,7 @@ from probes import (  # noqa: E402
 from token_watch import GROUP, PLURAL, VERSION, TokenWatch, ready_condition  # noqa: E402
 
 from astra_token_operator.config import OperatorConfig  # noqa: E402
+from astra_token_operator.durations import parse_duration  # noqa: E402
 from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token  # noqa: E402
 from testplatform.examples import CRDS  # noqa: E402
 from testplatform.kube import wait_for_namespace_gone  # noqa: E402
@@ -74,6 +80,13 @@ CREATE_ALIAS = "POST /v2/tokens"
 REVOKE = "DELETE /v2/clientIdSecrets/{clientId}"
 LIST = "GET /v2/clientIdSecrets"
 CONTROLLER_RESOURCES = {"secrets", "leases", "serviceaccounts", "configmaps"}
+PUNCTUAL_ROLE = "bench-punctual"  # --punctuality: the short-ttl role whose renewals fall inside the run
+TOKENS_GAUGE = "astra_token_operator_tokens"  # set after each token's pass, by org, role and state
+LATENESS = "astra_token_operator_renewal_lateness_seconds"
+ARM_TARGET_SECONDS = 60.0  # issue 16: every token's next renewal scheduled within 60 s of a restart
+LATENESS_TARGETS = (0.5, 2.0)  # issue 16: renewal lateness p50 / p99
+SECRET_WRITES = {"create", "update", "patch", "delete"}
+TOKEN_WRITES = {"PATCH", "PUT", "APPLY"}
 
 
 def counted_for_operator(key: str) -> bool:
@@ -214,6 +227,51 @@ class Round:
     gone_p50: float = 0.0
     gone_p99: float = 0.0
     delete: Window | None = None
+    restart: Restart | None = None  # --restart
+    punctuality: Punctuality | None = None  # --punctuality
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The operator stopped (SIGTERM) and started again with N Ready tokens; the window runs from
+    just before the stop until every token has had a pass in the new process, plus the settle."""
+
+    stop_seconds: float  # SIGTERM until the old process exited
+    exit_code: int | None  # the old process's (negative: killed by that signal)
+    first_scrape: float | None  # seconds from the new process's start to its first /metrics answer
+    first_pass: float | None  # ... to the first answer counting one of the N tokens
+    passed: tuple[float, float] | None  # (last answer short of N, first answer counting all N)
+    ready: tuple[float, float] | None  # the same for all N counted in state ready
+    states: dict[str, int]  # the gauge at the last scrape, by state
+    scrapes: int
+    scrape_seconds: float  # their mean duration
+    window: Window
+
+    @property
+    def secret_writes(self) -> int:
+        return sum(n for key, n in self.window.operator_secrets.items() if key.split(" ")[1] in SECRET_WRITES)
+
+    @property
+    def token_writes(self) -> Counter[str]:
+        """Writes to existing AstraTokens (apiserver_request_total, all clients; the benchmark makes none)."""
+        return Counter({key: n for key, n in self.window.apiserver.items()
+                        if key.split(" ")[1].startswith("astratokens") and key.split(" ")[0] in TOKEN_WRITES})
+
+
+@dataclass(frozen=True)
+class Punctuality:
+    """N tokens of a short-ttl role until each has renewed once; the lateness the operator logged."""
+
+    n: int
+    ttl: str
+    ready_seconds: float  # from the first create to all Ready
+    renewed_seconds: float  # from the first create to every token renewed at least once
+    late: list[float]  # late_s of every scheduled renewal of these tokens in the window
+    late_after_ready: list[float]  # those decided after all N were Ready (no mint ramp beside them)
+    renewed_tokens: int  # tokens whose status.renewals >= 1
+    lapsed: int  # tokens whose status.leaseExpiresAt had passed at the end
+    histogram: tuple[int, int, int] | None  # renewals the histogram counted: all, <= 0.5 s, <= 2 s
+    window: Window
 
 
 @dataclass
@@ -224,6 +282,7 @@ class Bench:
     api: k8s.ApiClient
     args: argparse.Namespace
     failures: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # the running operator's, kept across restarts
 
     @property
     def objects(self) -> k8s.CustomObjectsApi:
@@ -474,6 +533,8 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         print_idle(result.idle, n)
         check_sweeps_at_rest(bench, result.idle, n)
         bench.check_active_tokens(n, f"with N={n} Ready")  # outside the windows: its GETs are not counted
+        if args.restart:
+            result.restart = run_restart(bench, n)
         rested = bench.snapshot()
 
         say(f"\n--- N = {n}: deleting the {n} AstraTokens ---")
@@ -527,6 +588,273 @@ def check_sweeps_at_rest(bench: Bench, window: Window, n: int) -> None:
                 f"N={n}: the last sweep counted {sweep.get('managed')} managed tokens (Swept={sweep.get('swept')})")
     bench.check((sweep.get("orphansRevoked"), sweep.get("deletedExternally"), sweep.get("staleSlotsFreed"))
                 == (0, 0, 0), f"N={n}: the sweep acted at rest: {sweep}")
+
+
+# ------------------------------------------------------------------ --restart
+
+
+def metrics_on(bench: Bench) -> bool:
+    return bench.extra_env.get("ASTRA_OPERATOR_METRICS_ENABLED", "true").lower() != "false"
+
+
+def token_states(text: str, role: str) -> dict[str, int]:
+    """The operator's tokens gauge for the benchmark's org and one role, by state."""
+    return {labels.get("state", "?"): int(value) for labels, value in metric_samples(text, TOKENS_GAUGE)
+            if labels.get("org") == ORG and labels.get("role") == role}
+
+
+@dataclass
+class ArmWatch:
+    """Scrapes of the new process's /metrics until its tokens gauge counts all N Ready."""
+
+    started: float
+    first_scrape: float | None = None
+    first_pass: float | None = None
+    passed: tuple[float, float] | None = None
+    ready: tuple[float, float] | None = None
+    states: dict[str, int] = field(default_factory=dict)
+    scrapes: int = 0
+    scrape_total: float = 0.0
+
+
+def watch_arming(bench: Bench, n: int, started: float, timeout: float) -> ArmWatch:
+    """Every scrape of a large operator renders four series per token, so scrapes are spaced at
+    least four times their own duration (and 0.5 s): the figures are brackets, (the last answer
+    short of N, the first answer at N], in seconds since ``started``."""
+    arm = ArmWatch(started)
+    previous = 0.0
+    while time.monotonic() - started < timeout:
+        bench.check_operator_alive()
+        sent = time.monotonic()
+        try:
+            text = bench.operator.scrape()
+        except (OSError, http.client.HTTPException):  # not listening yet
+            time.sleep(0.2)
+            continue
+        took = time.monotonic() - sent
+        at = time.monotonic() - started
+        arm.scrapes += 1
+        arm.scrape_total += took
+        arm.states = token_states(text, ROLE)
+        total, ready = sum(arm.states.values()), arm.states.get("ready", 0)
+        if arm.first_scrape is None:
+            arm.first_scrape = at
+        if arm.first_pass is None and total > 0:
+            arm.first_pass = at
+        if arm.passed is None and total >= n:
+            arm.passed = (previous, at)
+        if ready >= n:
+            arm.ready = (previous, at)
+            return arm
+        previous = at
+        time.sleep(max(0.5, 4 * took))
+    return arm
+
+
+def run_restart(bench: Bench, n: int) -> Restart | None:
+    """SIGTERM the operator with N Ready tokens, start it again, and count what the new process
+    does until each token has had its first pass (its next renewal scheduled), plus the settle."""
+    args = bench.args
+    say(f"\n--- N = {n}: restarting the operator (SIGTERM, then a new process) ---")
+    if not metrics_on(bench):
+        say("  skipped: the operator runs with metrics off (its tokens gauge is what tells a pass)")
+        return None
+    old = bench.operator.child
+    assert old is not None
+    old_log = bench.operator.logs[-1]
+    before = bench.snapshot()
+    stopping = time.monotonic()
+    bench.operator.stop()  # SIGTERM to the process group; SIGKILL after 30 s
+    stop_seconds = time.monotonic() - stopping
+    exit_code = old.process.returncode
+    say(f"  the old process exited {exit_code} {stop_seconds:.1f} s after SIGTERM"
+        + ("" if exit_code == 0 else " (not a clean exit)"))
+    started = time.monotonic()
+    bench.operator.start(extra_env=bench.extra_env, wait=False)
+    timeout = args.ready_timeout or 120 + 0.5 * n
+    arm = watch_arming(bench, n, started, timeout)
+    bench.operator.wait_ready()  # liveness, and the webhook configuration points at the new process
+    time.sleep(args.settle_seconds)
+    bench.check_operator_alive()
+    after = bench.snapshot()
+    # The new process's CPU and log from its start; the global counters from before the stop.
+    window = bench.window(dataclasses.replace(before, operator=ProcessUsage(0.0, 0, 0), log_offset=0), after)
+    shutdown = count_lines(old_log, before.log_offset, complete_size(old_log), operator_problem_key)
+    window = dataclasses.replace(window, problems=window.problems + shutdown)
+    result = Restart(stop_seconds=stop_seconds, exit_code=exit_code, first_scrape=arm.first_scrape,
+                     first_pass=arm.first_pass, passed=arm.passed, ready=arm.ready, states=arm.states,
+                     scrapes=arm.scrapes, scrape_seconds=arm.scrape_total / max(1, arm.scrapes), window=window)
+    print_restart(result, n)
+    bench.check(window.creates == 0 and window.create_requests == 0,
+                f"N={n}: restart: {window.creates} Astra creates ({window.create_requests} create requests)")
+    bench.check(result.secret_writes == 0, f"N={n}: restart: {result.secret_writes} Secret writes by the operator")
+    bench.check(arm.passed is not None, f"N={n}: restart: only {sum(arm.states.values())} of {n} tokens had a "
+                                        f"pass in the new process after {timeout:.0f} s ({arm.states})")
+    errors = sum(k for key, k in window.problems.items() if not key.startswith("WARNING"))
+    bench.check(errors == 0, f"N={n}: {errors} ERROR lines in the operator's log around the restart")
+    return result
+
+
+def bracket(span: tuple[float, float] | None) -> str:
+    return "never" if span is None else f"{span[1]:.1f} s (between {span[0]:.1f} and {span[1]:.1f} s)"
+
+
+def print_restart(result: Restart, n: int) -> None:
+    window = result.window
+    say(f"  seconds from the new process's start: first /metrics answer "
+        f"{'never' if result.first_scrape is None else f'{result.first_scrape:.1f}'}, first token passed "
+        f"{'never' if result.first_pass is None else f'{result.first_pass:.1f}'}")
+    say(f"  every one of the {n} tokens passed (its next renewal scheduled): {bracket(result.passed)}"
+        f"   (target <= {ARM_TARGET_SECONDS:.0f} s)")
+    say(f"  every one Ready in the new process: {bracket(result.ready)}; gauge at the end {result.states}")
+    say(f"  /metrics scraped {result.scrapes} times, {result.scrape_seconds * 1000:.0f} ms each on average")
+    say(f"  Astra creates: {window.creates} ({window.create_requests} create requests)   "
+        f"Secret writes by the operator: {result.secret_writes}   "
+        f"AstraToken writes: {sum(result.token_writes.values())} "
+        f"({', '.join(f'{k} {v}' for k, v in result.token_writes.most_common()) or 'none'})")
+    say(f"  window {window.seconds:.1f} s (from the SIGTERM); the new process: CPU {window.operator_cpu:.1f} s, "
+        f"RSS {mib(window.rss_kib)}, peak {mib(window.peak_rss_kib)}")
+    print_costs(window, str, "in the window")
+
+
+# ------------------------------------------------------------------ --punctuality
+
+
+def apply_punctual_role(bench: Bench) -> None:
+    args = bench.args
+    kubectl(bench.platform, "apply", "-f", "-", stdin=json.dumps({
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": PUNCTUAL_ROLE},
+        "spec": {"orgRef": ORG, "astraRoleName": "R/W User", "ttl": args.punctuality_ttl,
+                 "maxTtl": args.punctuality_max_ttl}}))
+    wait_ready_cluster_object(bench.objects, "astraroles", PUNCTUAL_ROLE, 60)
+
+
+def lateness_histogram(bench: Bench) -> tuple[int, int, int] | None:
+    """The operator's lateness histogram: renewals counted, of them <= 0.5 s, <= 2 s (None: metrics off)."""
+    if not metrics_on(bench):
+        return None
+    text = bench.operator.scrape()
+    count = sum(int(v) for _, v in metric_samples(text, f"{LATENESS}_count"))
+    buckets = {float(labels["le"]): int(v) for labels, v in metric_samples(text, f"{LATENESS}_bucket")}
+    return count, buckets.get(LATENESS_TARGETS[0], 0), buckets.get(LATENESS_TARGETS[1], 0)
+
+
+def renewal_lateness(path: Path, start: int, end: int, namespace: str) -> list[float]:
+    """late_s of the operator's action=renew lines (each scheduled renewal) for one namespace."""
+    return [float(entry["late_s"]) for entry in json_lines(path, start, end)
+            if entry.get("action") == "renew" and entry.get("namespace") == namespace and "late_s" in entry]
+
+
+def lease_lapsed(body: dict[str, Any], now: float) -> bool:
+    expires = (body.get("status") or {}).get("leaseExpiresAt")
+    return not expires or datetime.fromisoformat(str(expires).replace("Z", "+00:00")).timestamp() <= now
+
+
+def run_punctuality(bench: Bench, n: int, namespace: str) -> Punctuality:
+    """N tokens of the short-ttl role at once; the window runs until each has renewed at least once,
+    plus the settle; then they are deleted (outside the window)."""
+    args = bench.args
+    ttl = parse_duration(args.punctuality_ttl).total_seconds()
+    say(f"\n=== N = {n}: punctuality: {n} AstraTokens of role {PUNCTUAL_ROLE} (ttl {args.punctuality_ttl}, "
+        f"maxTtl {args.punctuality_max_ttl}) in namespace {namespace}, until each renewed once ===")
+    say(f"  once all are minted that asks for about {n / (ttl * 2 / 3):.1f} renewals/s "
+        f"(renewBefore 33%: a renewal every 2/3 of the ttl)")
+    apply_punctual_role(bench)
+    names = [f"{namespace}-{i:05d}" for i in range(n)]
+    wanted = set(names)
+    timeout = args.ready_timeout or 120 + 0.5 * n
+    watch, watch_api = open_watch(bench, namespace)
+    try:
+        histogram_before = lateness_histogram(bench)
+        log = bench.operator.logs[-1]
+        reset_peak_rss(bench.pid)
+        before = bench.snapshot()
+        started = time.monotonic()
+        objects = bench.objects
+        in_parallel(args.apply_workers, names, lambda name: objects.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, token_body(name, namespace, PUNCTUAL_ROLE)))
+        if not watch.wait(lambda: len(wanted & watch.ready_at.keys()) == n, timeout):
+            raise BenchFailure(f"punctuality: only {watch.count_ready(wanted)} of {n} AstraTokens Ready after "
+                               f"{timeout:.0f}s ({not_ready_summary(watch, wanted)}); watch error: {watch.error}")
+        ready_seconds = max(watch.ready_at[name] for name in names) - started
+        ready_offset = complete_size(log)
+        say(f"  all {n} Ready after {ready_seconds:.1f} s; waiting for every one to renew")
+
+        def renewed() -> int:
+            return sum(1 for name in names
+                       if int((watch.present.get(name, {}).get("status") or {}).get("renewals") or 0) >= 1)
+
+        watch.wait(lambda: renewed() == n, ttl + 60 + n / 20)
+        renewed_seconds = time.monotonic() - started
+        time.sleep(args.settle_seconds)
+        bench.check_operator_alive()
+        after = bench.snapshot()
+        histogram_after = lateness_histogram(bench)
+        now = time.time()
+        lapsed = sum(1 for name in names if lease_lapsed(watch.present.get(name, {}), now))
+        renewed_tokens = renewed()
+        window = bench.window(before, after)
+        histogram = (None if histogram_before is None or histogram_after is None
+                     else tuple(a - b for a, b in zip(histogram_after, histogram_before, strict=True)))
+        result = Punctuality(
+            n=n, ttl=args.punctuality_ttl, ready_seconds=ready_seconds, renewed_seconds=renewed_seconds,
+            late=renewal_lateness(log, before.log_offset, after.log_offset, namespace),
+            late_after_ready=renewal_lateness(log, ready_offset, after.log_offset, namespace),
+            renewed_tokens=renewed_tokens, lapsed=lapsed,
+            histogram=cast(tuple[int, int, int] | None, histogram), window=window)
+        print_punctuality(result, log)
+        bench.check(window.creates == n and window.create_requests == n,
+                    f"punctuality N={n}: {window.creates} Astra creates ({window.create_requests} requests) "
+                    f"for {n} tokens (a rotation or a lapsed lease re-mints)")
+        bench.check(renewed_tokens == n, f"punctuality N={n}: {n - renewed_tokens} tokens never renewed "
+                                         f"{renewed_seconds:.0f} s after the first create")
+        bench.check(lapsed == 0, f"punctuality N={n}: {lapsed} leases past their end")
+        errors = sum(k for key, k in window.problems.items() if not key.startswith("WARNING"))
+        bench.check(errors == 0, f"punctuality N={n}: {errors} ERROR lines in the operator's log")
+
+        say(f"  deleting the {n} AstraTokens of the punctuality phase")
+        in_parallel(args.apply_workers, names, lambda name: objects.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name))
+        if not watch.wait(lambda: len(wanted & watch.gone_at.keys()) == n, timeout):
+            raise BenchFailure(f"punctuality: only {watch.count_gone(wanted)} of {n} AstraTokens gone "
+                               f"{timeout:.0f}s after their deletion")
+        valid = bench.valid_astra_tokens()
+        bench.check(valid == 0, f"punctuality N={n}: {valid} tokens still valid in the fake after the deletion")
+    finally:
+        watch.stop()
+        watch_api.close()
+    with contextlib.suppress(ApiException):
+        k8s.CoreV1Api(bench.api).delete_namespace(namespace)
+    try:
+        wait_for_namespace_gone(bench.api, namespace, timeout=120)
+    except TimeoutError as exc:
+        say(f"note: {exc}")
+    return result
+
+
+def lateness_line(values: list[float]) -> str:
+    if not values:
+        return "no renewals"
+    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+    return (f"p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(values):.2f} s over {len(values)} renewals"
+            f"   (targets p50 <= {LATENESS_TARGETS[0]} s, p99 <= {LATENESS_TARGETS[1]} s)")
+
+
+def print_punctuality(result: Punctuality, log: Path) -> None:
+    window = result.window
+    say(f"  every token renewed at least once after {result.renewed_seconds:.1f} s "
+        f"({result.renewed_tokens} of {result.n}); leases past their end: {result.lapsed}")
+    say(f"  renewal lateness (late_s of action=renew in {log}):")
+    say(f"    all:                  {lateness_line(result.late)}")
+    say(f"    after all were Ready: {lateness_line(result.late_after_ready)}")
+    if result.histogram is None:
+        say("  lateness histogram: not scraped (metrics off)")
+    else:
+        count, fast, ok = result.histogram
+        say(f"  lateness histogram ({LATENESS}): {count} renewals counted (log lines: {len(result.late)}), "
+            f"<= {LATENESS_TARGETS[0]} s: {fast}, <= {LATENESS_TARGETS[1]} s: {ok}")
+    say(f"  Astra creates: {window.creates} ({window.create_requests} create requests) for {result.n} tokens")
+    print_costs(window, lambda count: per_minute(count, window.seconds), "per minute")
 
 
 # ------------------------------------------------------------------ printing
@@ -651,7 +979,8 @@ def restart_with_metrics(bench: Bench, enabled: bool) -> None:
     """A fresh operator process (so memory figures start alike), metrics on or off; its org is
     verified again before the round starts."""
     say(f"\n=== restarting the operator with metrics {'on' if enabled else 'off'} ===")
-    bench.operator.restart(extra_env={"ASTRA_OPERATOR_METRICS_ENABLED": "true" if enabled else "false"})
+    bench.extra_env = {"ASTRA_OPERATOR_METRICS_ENABLED": "true" if enabled else "false"}
+    bench.operator.restart(extra_env=bench.extra_env)
     time.sleep(5)  # the org's and role's first verification in the new process
     wait_ready_cluster_object(bench.objects, "astraorgs", ORG, 60)
     scraped = _http_status(f"{bench.operator.ops_url}/metrics")
@@ -690,6 +1019,49 @@ def print_metrics_cost(rounds: list[Round]) -> None:
                 f"in {_w(on.idle).seconds:.0f} s")
             say(f"  RSS at rest:            {mib(_w(off.idle).rss_kib):>7} -> {mib(_w(on.idle).rss_kib):>7}")
         say(f"  RSS peak, ramp:         {mib(_w(off.ramp).peak_rss_kib):>7} -> {mib(_w(on.ramp).peak_rss_kib):>7}")
+
+
+def print_phases_table(rounds: list[Round]) -> None:
+    """The --restart and --punctuality figures of every round, beside issue 16's targets."""
+    shown = [r for r in rounds if r.restart or r.punctuality]
+    if not shown:
+        return
+
+    def restart(cell: Callable[[Restart], str]) -> Callable[[Round], str]:
+        return lambda r: cell(r.restart) if r.restart else "-"
+
+    def punctual(cell: Callable[[Punctuality], str]) -> Callable[[Round], str]:
+        return lambda r: cell(r.punctuality) if r.punctuality else "-"
+
+    def late(values: list[float]) -> str:
+        if not values:
+            return "none"
+        return f"{percentile(values, 0.5):.2f}/{percentile(values, 0.99):.2f}/{max(values):.2f}"
+
+    rows: list[tuple[str, Callable[[Round], str]]] = [
+        ("restart: Astra creates (target 0)", restart(lambda x: str(x.window.create_requests))),
+        ("restart: Secret writes (target 0)", restart(lambda x: str(x.secret_writes))),
+        ("restart: AstraToken writes", restart(lambda x: str(sum(x.token_writes.values())))),
+        ("restart: all passed, s (target 60)", restart(lambda x: f"{x.passed[1]:.1f}" if x.passed else "never")),
+        ("restart: all Ready again, s", restart(lambda x: f"{x.ready[1]:.1f}" if x.ready else "never")),
+        ("restart: Vault / Astra calls", restart(lambda x: f"{x.window.vault_total} / {x.window.astra_total}")),
+        ("restart: Kubernetes calls", restart(lambda x: str(x.window.kube_total))),
+        ("restart: new process CPU (s)", restart(lambda x: f"{x.window.operator_cpu:.1f}")),
+        ("restart: new process RSS / peak", restart(lambda x: f"{mib(x.window.rss_kib)} / "
+                                                             f"{mib(x.window.peak_rss_kib)}")),
+        ("punctuality: ttl", punctual(lambda x: x.ttl)),
+        ("punctuality: renewals (log / histogram)",
+         punctual(lambda x: f"{len(x.late)} / {x.histogram[0] if x.histogram else '-'}")),
+        ("punctuality: late p50/p99/max, s", punctual(lambda x: late(x.late))),
+        ("  of them after all Ready", punctual(lambda x: late(x.late_after_ready))),
+        ("punctuality: leases lapsed", punctual(lambda x: str(x.lapsed))),
+    ]
+    width = max(len(label) for label, _ in rows)
+    say("\n=== restart and punctuality (issue 16 targets: restart 0 creates, 0 Secret writes, all passed within "
+        "60 s; lateness p50/p99 <= 0.5/2 s) ===")
+    say(f"{'N':<{width}}  " + "  ".join(f"{r.n:>18}" for r in shown))
+    for label, cell in rows:
+        say(f"{label:<{width}}  " + "  ".join(f"{cell(r):>18}" for r in shown))
 
 
 def _w(window: Window | None) -> Window:
@@ -782,6 +1154,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-metrics", action="store_true",
                         help="run each N twice, the operator restarted with metrics off then on "
                              "(ASTRA_OPERATOR_METRICS_ENABLED), and print what the metrics cost")
+    parser.add_argument("--restart", action="store_true",
+                        help="after the rest of each N, stop the operator (SIGTERM) and start it again; count "
+                             "creates, Secret and AstraToken writes and time until every token had a pass")
+    parser.add_argument("--punctuality", action="store_true",
+                        help="after each N's deletion, N tokens of a role with a short ttl until each renewed "
+                             "once; renewal lateness p50/p99/max from the operator's log")
+    parser.add_argument("--punctuality-ttl", default="60s",
+                        help="ttl of the --punctuality role (default 60s: a renewal every 40 s or so)")
+    parser.add_argument("--punctuality-max-ttl", default="1h",
+                        help="maxTtl of the --punctuality role (default 1h, so it renews and does not rotate)")
     parser.add_argument("--astra-rate-limit", type=float, default=None, metavar="RPS",
                         help="the AstraOrg's spec.rateLimit.requestsPerSecond (burst 2x); default: the "
                              "operator's own (10/s, burst 20)")
@@ -808,13 +1190,17 @@ def main(argv: list[str] | None = None) -> int:
                     for mode in (("off", "on") if args.compare_metrics else ("",)):
                         if mode:
                             restart_with_metrics(bench, mode == "on")
-                        result = run_round(bench, n, f"{name}-metrics-{mode}" if mode else name)
+                        namespace = f"{name}-metrics-{mode}" if mode else name
+                        result = run_round(bench, n, namespace)
                         result.metrics = mode
                         rounds.append(result)
+                        if args.punctuality:
+                            result.punctuality = run_punctuality(bench, n, f"{namespace}-punctual")
             finally:
                 failures = bench.failures
                 print_table(rounds)
                 print_metrics_cost(rounds)
+                print_phases_table(rounds)
     except BenchFailure as failure:
         failures.append(str(failure))
         say(f"FAILED: {failure}")

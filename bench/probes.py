@@ -240,3 +240,18 @@ def endpoint_total(counts: Counter[str], method_and_route: str, *, succeeded: bo
 
 def difference(after: Counter[str], before: Counter[str]) -> Counter[str]:
     return Counter({key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)})
+
+
+# -------------------------------------------------------- the operator's own
+
+
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of one series name in a Prometheus text exposition (the operator's /metrics),
+    each as (labels, value); ``name`` is matched exactly (``..._count`` is a name of its own)."""
+    found: list[tuple[dict[str, str], float]] = []
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found.append(_sample(line))
+        elif line.startswith(name + " "):
+            found.append(({}, float(line.split()[1])))
+    return found
