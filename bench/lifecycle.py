@@ -13,7 +13,13 @@ against Astra's token list (one list call and no Vault read each); it deletes th
 prints the same for the deletion. A table sums up at the end. Exits non-zero
 when something failed (not all Ready or gone in time, a token minted or
 revoked other than once, the operator died or logged errors); the platform is
-always torn down. bench/README.md says what each figure means."""
+always torn down. bench/README.md says what each figure means.
+
+Opt-in phases: --restart stops the operator (SIGTERM) after each N's rest and
+starts it again, counting creates, Secret and AstraToken writes until every
+token has had a pass in the new process; --punctuality applies N tokens of a
+short-ttl role after each N's deletion and reports how late their renewals
+were (late_s in the operator's log)."""
 
 from __future__ import annotations
 
