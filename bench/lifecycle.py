@@ -564,18 +564,28 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         bench.check(valid == 0, f"N={n}: {valid} tokens still valid in the fake after all deletions")
         bench.check_active_tokens(0, f"after the N={n} deletion")
         for phase, window in (("ramp", result.ramp), ("rest", result.idle), ("deletion", result.delete)):
-            errors = sum(k for key, k in window.problems.items() if not key.startswith("WARNING"))
+            errors = error_lines(window)
             bench.check(errors == 0, f"N={n}: {errors} ERROR lines in the operator's log during the {phase}")
     finally:
         watch.stop()
         watch_api.close()
+    drop_namespace(bench, namespace)
+    return result
+
+
+def drop_namespace(bench: Bench, namespace: str) -> None:
+    """A phase's namespace deleted and waited for (a note, not a failure, when it lingers)."""
     with contextlib.suppress(ApiException):
         k8s.CoreV1Api(bench.api).delete_namespace(namespace)
     try:
         wait_for_namespace_gone(bench.api, namespace, timeout=120)
     except TimeoutError as exc:
         say(f"note: {exc}")
-    return result
+
+
+def error_lines(window: Window) -> int:
+    """The operator's ERROR (and worse) log lines in a window."""
+    return sum(k for key, k in window.problems.items() if not key.startswith("WARNING"))
 
 
 def check_sweeps_at_rest(bench: Bench, window: Window, n: int) -> None:
@@ -696,7 +706,7 @@ def run_restart(bench: Bench, n: int) -> Restart | None:
     bench.check(result.secret_writes == 0, f"N={n}: restart: {result.secret_writes} Secret writes by the operator")
     bench.check(arm.passed is not None, f"N={n}: restart: only {sum(arm.states.values())} of {n} tokens had a "
                                         f"pass in the new process after {timeout:.0f} s ({arm.states})")
-    errors = sum(k for key, k in window.problems.items() if not key.startswith("WARNING"))
+    errors = error_lines(window)
     bench.check(errors == 0, f"N={n}: {errors} ERROR lines in the operator's log around the restart")
     return result
 
@@ -824,7 +834,7 @@ def run_punctuality(bench: Bench, n: int, namespace: str) -> Punctuality:
         bench.check(renewed_tokens == n, f"punctuality N={n}: {n - renewed_tokens} tokens never renewed "
                                          f"{renewed_seconds:.0f} s after the first create")
         bench.check(lapsed == 0, f"punctuality N={n}: {lapsed} leases past their end")
-        errors = sum(k for key, k in window.problems.items() if not key.startswith("WARNING"))
+        errors = error_lines(window)
         bench.check(errors == 0, f"punctuality N={n}: {errors} ERROR lines in the operator's log")
 
         say(f"  deleting the {n} AstraTokens of the punctuality phase")
@@ -838,12 +848,7 @@ def run_punctuality(bench: Bench, n: int, namespace: str) -> Punctuality:
     finally:
         watch.stop()
         watch_api.close()
-    with contextlib.suppress(ApiException):
-        k8s.CoreV1Api(bench.api).delete_namespace(namespace)
-    try:
-        wait_for_namespace_gone(bench.api, namespace, timeout=120)
-    except TimeoutError as exc:
-        say(f"note: {exc}")
+    drop_namespace(bench, namespace)
     return result
 
 
