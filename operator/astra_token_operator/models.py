@@ -389,7 +389,12 @@ class AstraToken(_Model):
 
 def effective_logical_name(spec: AstraTokenSpec, name: str) -> str:
     """spec.logicalName, else the resource's name; lower-cased as the plugin did."""
-    return (spec.logical_name or name).lower()
+    return logical_name_of(spec.logical_name, name)
+
+
+def logical_name_of(logical_name: str | None, name: str) -> str:
+    """The same, from a raw spec's logicalName (a watch event's, not validated again)."""
+    return (logical_name or name).lower()
 
 
 def effective_role_name(spec: AstraRoleSpec, name: str) -> str:

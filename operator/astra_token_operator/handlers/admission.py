@@ -1,9 +1,10 @@
 """Admission webhooks: the audit trail starts here (who creates, changes and
 deletes AstraTokens) and one tenant is stopped from using another's org or role.
 
-Kopf indexes keep the orgs, roles and token holders in memory from the watch
-streams, so a review costs no API call (except a namespace's labels when an
-org selects namespaces by label)."""
+Kopf indexes keep the orgs and roles in memory from the watch streams, and the
+token events keep which token holds which logical name (reconcile/holders.py),
+so a review costs no API call (except a namespace's labels when an org selects
+namespaces by label)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,6 @@ from astra_token_operator.surface import (
 # Kopf passes each index as a keyword argument named after its id.
 OrgIndex = Mapping[str, Iterable[dict[str, Any]]]
 RoleIndex = Mapping[str, Iterable[dict[str, Any]]]
-HolderIndex = Mapping[tuple[str, str, str], Iterable[Holder]]
 EMPTY: Mapping[Any, Any] = MappingProxyType({})
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -126,14 +126,6 @@ def index_orgs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]
 @kopf.index(GROUP, VERSION, ROLE_PLURAL, id="admission_roles")
 def index_roles(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
     return {name: dict(spec)}
-
-
-@kopf.index(GROUP, VERSION, TOKEN_PLURAL, id="admission_holders")
-def index_holders(namespace: str | None, name: str, uid: str, spec: kopf.Spec, meta: kopf.Meta,
-                  **_: Any) -> dict[tuple[str, str, str], Holder]:
-    logical = str(spec.get("logicalName") or name).lower()
-    key = (str(spec.get("orgRef", "")), str(spec.get("roleRef", "")), logical)
-    return {key: Holder(namespace or "", name, uid, deleting=bool(meta.get("deletionTimestamp")))}
 
 
 def _one(index: OrgIndex | RoleIndex, name: str) -> dict[str, Any] | None:
@@ -234,7 +226,7 @@ def stamp_token(body: kopf.Body, userinfo: kopf.UserInfo, patch: kopf.Patch, mem
 @counted("validate-token")
 async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserInfo, operation: str = "",
                          old: Any = None, admission_orgs: OrgIndex = EMPTY, admission_roles: RoleIndex = EMPTY,
-                         admission_holders: HolderIndex = EMPTY, **_: Any) -> None:
+                         **_: Any) -> None:
     token = _token(body)
     deps: Deps = memo.deps
     requester = str(userinfo.get("username", ""))
@@ -259,7 +251,7 @@ async def validate_token(body: kopf.Body, memo: kopf.Memo, userinfo: kopf.UserIn
             raise kopf.AdmissionError(f"cannot read the namespace's labels to check AstraOrg "
                                       f"{org.name!r} namespaceSelector ({exc}); retry", code=503) from None
     logical = effective_logical_name(token.spec, token.metadata.name)
-    holders: list[Holder] = list(admission_holders.get((token.spec.org_ref, token.spec.role_ref, logical)) or [])
+    holders = deps.runtime.holders.holding((token.spec.org_ref, token.spec.role_ref, logical))
     _deny(token_create_problems(token, org=org, role=role, namespace_labels=labels, holders=holders))
 
 

@@ -13,8 +13,10 @@ import kopf
 
 from astra_token_operator.handlers.daemons import run_turns
 from astra_token_operator.handlers.kopf_events import KopfEvents
+from astra_token_operator.policy.admission_rules import Holder
 from astra_token_operator.reconcile.errors import PassBlocked
 from astra_token_operator.reconcile.finalize import delete_token
+from astra_token_operator.reconcile.holders import holder_key
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.tokens import reconcile_token
 from astra_token_operator.surface import GROUP, REQUEST_ANNOTATIONS, TOKEN_PLURAL, VERSION
@@ -58,14 +60,21 @@ async def token_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonSto
 
 
 @kopf.on.event(GROUP, VERSION, TOKEN_PLURAL, id="wake-token")
-async def token_changed(type: str | None, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    """A new spec generation, or a renew/revoke request, wakes the daemon. An event handler, not
-    on.update/on.field: those make Kopf write its diff-base annotation on every label change, and
-    each write of an AstraToken passes the admission webhooks."""
-    if type != "MODIFIED":
-        return
+async def token_changed(type: str | None, name: str, namespace: str | None, spec: kopf.Spec, meta: kopf.Meta,
+                        memo: kopf.Memo, **_: Any) -> None:
+    """Keeps the holders the CREATE review checks current; a new spec generation, or a renew or
+    revoke request, wakes the daemon. An event handler, not on.update/on.field: those make Kopf
+    write its diff-base annotation on every label change, and each write of an AstraToken passes
+    the admission webhooks."""
     deps: Deps = memo.deps
     uid = str(meta["uid"])
+    if type == "DELETED":
+        deps.runtime.holders.gone(uid)
+        return
+    deps.runtime.holders.seen(holder_key(spec, name),
+                              Holder(namespace or "", name, uid, deleting=bool(meta.get("deletionTimestamp"))))
+    if type != "MODIFIED":
+        return
     deps.runtime.spec_changed(uid, meta.get("generation"))
     annotations = meta.get("annotations") or {}
     if any(key in annotations for key in REQUEST_ANNOTATIONS):

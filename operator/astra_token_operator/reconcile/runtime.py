@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from astra_token_operator.reconcile.holders import Holders
 from astra_token_operator.reconcile.ledger_view import LedgerView
 from astra_token_operator.reconcile.restart_batches import RestartBatches
 from astra_token_operator.reconcile.token_state import TokenState
@@ -33,6 +34,8 @@ class Runtime:
     cluster_id: str = ""
     # The ledger as the sweep needs it, kept current by this process's reads and writes.
     ledger_view: LedgerView = field(default_factory=LedgerView)
+    # Which AstraToken holds which logical name, for the CREATE review (from the watch events).
+    holders: Holders = field(default_factory=Holders)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tokens: dict[str, TokenState] = field(default_factory=dict)
 
