@@ -59,6 +59,35 @@ async def test_a_watch_stream_that_died_fails_liveness_and_one_cancelled_does_no
     assert "watcher for astratokens.v1alpha1.astra-tokens.io@None has failed" in verdict.message
 
 
+async def test_a_watcher_that_starts_later_is_watched_from_the_next_scan_of_all_tasks() -> None:
+    clock = Clock()
+    health = Health(task_scan_seconds=30, clock=clock)
+    error = asyncio.Event()
+
+    async def fails_when_told() -> None:
+        await error.wait()
+        raise RuntimeError("ERROR event from the watch stream")
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    first = asyncio.create_task(forever(), name="watcher for astraorgs.v1alpha1.astra-tokens.io@None")
+    health.beat()
+    later = asyncio.create_task(fails_when_told(), name="watcher for astratokens.v1alpha1.astra-tokens.io@None")
+    await asyncio.sleep(0)
+    clock.now += 30
+    health.beat()  # the scan finds it
+    error.set()
+    await asyncio.gather(later, return_exceptions=True)
+    clock.now += 1
+    health.beat()  # between scans the known watchers are looked at
+    verdict = health.liveness()
+    assert not verdict.ok
+    assert "watcher for astratokens.v1alpha1.astra-tokens.io@None has failed" in verdict.message
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+
 def test_readiness_needs_the_webhook_serving_and_vault_answering() -> None:
     clock = Clock()
     health = Health(clock=clock)
