@@ -29,6 +29,7 @@ import dataclasses
 import http.client
 import json
 import math
+import os
 import re
 import signal
 import sys
@@ -45,6 +46,7 @@ from typing import Any, cast
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # testplatform is a test helper package, not installed
 
+import memory_report  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 from kubernetes.config import new_client_from_config  # noqa: E402
@@ -227,6 +229,7 @@ class Round:
     ready_p99: float = 0.0
     created_p50: float = 0.0
     created_p99: float = 0.0
+    rss_before_kib: int = 0  # the operator's VmRSS just before the ramp: the idle figure
     ramp: Window | None = None
     idle: Window | None = None
     delete_seconds: float = 0.0
@@ -490,6 +493,7 @@ def run_ramp(bench: Bench, n: int, namespace: str, watch: TokenWatch) -> Round:
     say(f"\n=== N = {n}: applying {n} AstraTokens in namespace {namespace} ===")
     reset_peak_rss(bench.pid)
     before = bench.snapshot()
+    result.rss_before_kib = before.operator.rss_kib
     started = time.monotonic()
     objects = bench.objects
     created = in_parallel(args.apply_workers, names, lambda name: objects.create_namespaced_custom_object(
@@ -525,7 +529,9 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
     timeout = args.ready_timeout or 120 + 0.5 * n
     watch, watch_api = open_watch(bench, namespace)
     try:
+        probe_memory(bench, f"{namespace}-0-before")
         result = run_ramp(bench, n, namespace, watch)
+        probe_memory(bench, f"{namespace}-1-ready")  # outside the windows: a probe stops the operator a while
         ready = bench.snapshot()
         objects = bench.objects
         valid = bench.valid_astra_tokens()
@@ -539,6 +545,7 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         print_idle(result.idle, n)
         check_sweeps_at_rest(bench, result.idle, n)
         bench.check_active_tokens(n, f"with N={n} Ready")  # outside the windows: its GETs are not counted
+        probe_memory(bench, f"{namespace}-2-rest")
         if args.restart:
             result.restart = run_restart(bench, n)
         rested = bench.snapshot()
@@ -559,6 +566,7 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         time.sleep(args.settle_seconds)
         result.delete = bench.window(rested, bench.snapshot())
         print_delete(result, result.delete)
+        probe_memory(bench, f"{namespace}-3-deleted")
         bench.check(result.delete.revokes == n, f"N={n}: {result.delete.revokes} Astra revokes for {n} deletions")
         valid = bench.valid_astra_tokens()
         bench.check(valid == 0, f"N={n}: {valid} tokens still valid in the fake after all deletions")
@@ -571,6 +579,38 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         watch_api.close()
     drop_namespace(bench, namespace)
     return result
+
+
+def memory_profile_env(args: argparse.Namespace) -> dict[str, str]:
+    """--memory-profile DIR: the operator's interpreter loads bench/memory_probe/sitecustomize.py,
+    which starts tracemalloc and writes a snapshot on each SIGUSR2 (probe_memory)."""
+    directory = getattr(args, "memory_profile", None)
+    if not directory:
+        return {}
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return {"PYTHONPATH": str(REPO / "bench" / "memory_probe"),
+            "ASTRA_BENCH_MEMORY_DIR": str(Path(directory).resolve()),
+            "ASTRA_BENCH_MEMORY_FRAMES": str(args.memory_frames)}
+
+
+def probe_memory(bench: Bench, label: str, timeout: float = 300) -> None:
+    """With --memory-profile: the operator writes its tracemalloc snapshot and memory figures
+    under this label; this waits until it has (the operator's event loop stands still meanwhile)."""
+    directory = getattr(bench.args, "memory_profile", None)
+    if not directory:
+        return
+    done = Path(directory) / f"{label}.json"
+    (Path(directory) / "next-label").write_text(label)
+    started = time.monotonic()
+    os.kill(bench.pid, signal.SIGUSR2)
+    while not done.exists():
+        bench.check_operator_alive()
+        if time.monotonic() - started > timeout:
+            raise BenchFailure(f"no memory probe {label} after {timeout:.0f}s")
+        time.sleep(0.5)
+    facts = json.loads(done.read_text())
+    say(f"  memory probe {label}: RSS {mib(facts['rss_kib'])}, traced {facts['traced_current'] / 2**20:.1f} MiB, "
+        f"written in {time.monotonic() - started:.1f} s")
 
 
 def drop_namespace(bench: Bench, namespace: str) -> None:
@@ -965,6 +1005,7 @@ def print_table(rounds: list[Round]) -> None:
         ("all Ready (s)", lambda r: f"{r.ready_seconds:.1f}"),
         ("apply->Ready p50 / p99 (s)", lambda r: f"{r.ready_p50:.1f} / {r.ready_p99:.1f}"),
         ("operator CPU, ramp (s)", lambda r: f"{_w(r.ramp).operator_cpu:.1f}"),
+        ("operator RSS before the ramp", lambda r: mib(r.rss_before_kib)),
         ("operator RSS / peak, ramp", lambda r: f"{mib(_w(r.ramp).rss_kib)} / {mib(_w(r.ramp).peak_rss_kib)}"),
         ("Astra calls / token", lambda r: per(_w(r.ramp).astra_total, r.n)),
         ("Astra creates / token", lambda r: per(_w(r.ramp).creates, r.n)),
@@ -984,7 +1025,7 @@ def print_table(rounds: list[Round]) -> None:
         ("Astra revoke requests / token", lambda r: per(_w(r.delete).revoke_requests, r.n)),
         ("deletion: Vault calls / token", lambda r: per(_w(r.delete).vault_total, r.n)),
         ("deletion: operator CPU (s)", lambda r: f"{_w(r.delete).operator_cpu:.1f}"),
-        ("RSS after deletion", lambda r: mib(_w(r.delete).rss_kib)),
+        ("RSS / peak, deletion", lambda r: f"{mib(_w(r.delete).rss_kib)} / {mib(_w(r.delete).peak_rss_kib)}"),
     ]
     width = max(len(label) for label, _ in rows)
     say("\n=== summary ===")
@@ -1118,6 +1159,10 @@ def running_platform(args: argparse.Namespace, *, more_orgs: dict[str, str] | No
             extra["ASTRA_OPERATOR_WEBHOOK_ENABLED"] = "false"
         if args.drift_check_seconds is not None:
             extra["ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS"] = str(args.drift_check_seconds)
+        extra.update(memory_profile_env(args))
+        for setting in getattr(args, "operator_env", None) or []:
+            key, _, value = setting.partition("=")
+            extra[key] = value
         operator = OperatorProcess(verbose=False, log_dir=log_dir, env=operator_env(
             kubeconfig=platform.controlplane.kubeconfig, vault_addr=platform.openbao.addr,
             vault_token=platform.openbao.token, operator_namespace=OPERATOR_NAMESPACE, extra=extra),
@@ -1187,6 +1232,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--astra-rate-limit", type=float, default=None, metavar="RPS",
                         help="the AstraOrg's spec.rateLimit.requestsPerSecond (burst 2x); default: the "
                              "operator's own (10/s, burst 20)")
+    parser.add_argument("--operator-env", action="append", metavar="KEY=VALUE",
+                        help="one more environment variable for the operator (repeatable), e.g. "
+                             "MALLOC_ARENA_MAX=8 to compare memory settings")
+    parser.add_argument("--memory-profile", metavar="DIR", default=None,
+                        help="the operator under tracemalloc: a snapshot and memory figures before each ramp, "
+                             "after it, after the rest and after the deletion, into DIR; summed up by "
+                             "bench/memory_report.py at the end (slows the operator; its CPU and RSS figures "
+                             "then include tracemalloc's)")
+    parser.add_argument("--memory-frames", type=int, default=12,
+                        help="with --memory-profile: frames kept per allocation (0: no tracemalloc, only RSS, "
+                             "glibc's and pymalloc's figures, at full speed)")
     return parser.parse_args(argv)
 
 
@@ -1221,6 +1277,8 @@ def main(argv: list[str] | None = None) -> int:
                 print_table(rounds)
                 print_metrics_cost(rounds)
                 print_phases_table(rounds)
+                if args.memory_profile:
+                    memory_report.report(Path(args.memory_profile), top=25)
     except BenchFailure as failure:
         failures.append(str(failure))
         say(f"FAILED: {failure}")

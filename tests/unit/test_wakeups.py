@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from astra_token_operator.calls import CallRecord
-from astra_token_operator.reconcile.wakeups import KUBE, VAULT, Wakeups, astra_cause, sleep_until_woken
+from astra_token_operator.reconcile.wakeups import KUBE, VAULT, Wake, Wakeups, astra_cause, sleep_until_woken
 
 SHORT = 0.05  # seconds: a timeout the test is willing to wait for
 LONG = 5.0  # seconds: a sleep that must be cut short, or the test times out visibly
@@ -75,14 +75,14 @@ async def test_a_wake_ends_the_sleep_early_and_is_consumed() -> None:
 
 
 async def test_a_wake_that_came_before_the_sleep_returns_at_once() -> None:
-    event = asyncio.Event()
+    event = Wake()
     event.set()
     assert await asyncio.wait_for(sleep_until_woken(event, None, LONG), timeout=1.0) is True
     assert not event.is_set()
 
 
 async def test_stopping_ends_the_sleep_early() -> None:
-    wake, stopped = asyncio.Event(), asyncio.Event()
+    wake, stopped = Wake(), asyncio.Event()
     sleeper = asyncio.create_task(sleep_until_woken(wake, stopped, LONG))
     await asyncio.sleep(0)
     stopped.set()
@@ -91,7 +91,7 @@ async def test_stopping_ends_the_sleep_early() -> None:
 
 
 async def test_without_a_wake_the_sleep_lasts_its_time() -> None:
-    wake, stopped = asyncio.Event(), asyncio.Event()
+    wake, stopped = Wake(), asyncio.Event()
     started = time.monotonic()
     assert await sleep_until_woken(wake, stopped, SHORT) is False
     assert time.monotonic() - started >= SHORT * 0.9
@@ -99,15 +99,26 @@ async def test_without_a_wake_the_sleep_lasts_its_time() -> None:
 
 
 async def test_a_negative_time_returns_at_once() -> None:
-    assert await asyncio.wait_for(sleep_until_woken(asyncio.Event(), None, -1.0), timeout=1.0) is False
+    assert await asyncio.wait_for(sleep_until_woken(Wake(), None, -1.0), timeout=1.0) is False
 
 
 async def test_the_sleep_leaves_no_waiters_behind() -> None:
-    wake, stopped = asyncio.Event(), asyncio.Event()
+    wake, stopped = Wake(), asyncio.Event()
     before = len(asyncio.all_tasks())
     await sleep_until_woken(wake, stopped, 0.01)
     await asyncio.sleep(0)  # let cancelled waiters finish
     assert len(asyncio.all_tasks()) == before
+
+
+async def test_a_sleep_without_a_stop_flag_runs_no_task_of_its_own() -> None:
+    """Thousands of tokens sleep at once: each sleep is a future and a timer, not tasks."""
+    wakeups = Wakeups()
+    wake = wakeups.register("uid-1", "token")
+    sleeper = asyncio.create_task(sleep_until_woken(wake, None, LONG))
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == 2  # this test's and the sleeper's
+    wakeups.wake("uid-1")
+    assert await asyncio.wait_for(sleeper, timeout=1.0) is True
 
 
 # --- waiting on a system to answer again ----------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,13 +60,25 @@ async def token_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonSto
         deps.observer.token_forgotten(uid)
 
 
+def drop_managed_fields(event: kopf.RawEvent) -> None:
+    """Kopf keeps each AstraToken's latest body for its daemon, as the watch delivered it; this
+    drops its ``metadata.managedFields`` (the apiserver's field ownership, which nothing here
+    reads), about half of a token's body in memory (7 of 15 KB measured; bench/README.md). The
+    event's object is that very dict (Kopf 1.45 hands on.event handlers the raw event it keeps)."""
+    body: Mapping[str, Any] = event.get("object", {})
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+
+
 @kopf.on.event(GROUP, VERSION, TOKEN_PLURAL, id="wake-token")
 async def token_changed(type: str | None, name: str, namespace: str | None, spec: kopf.Spec, meta: kopf.Meta,
-                        memo: kopf.Memo, **_: Any) -> None:
+                        memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
     """Keeps the holders the CREATE review checks current; a new spec generation, or a renew or
     revoke request, wakes the daemon. An event handler, not on.update/on.field: those make Kopf
     write its diff-base annotation on every label change, and each write of an AstraToken passes
     the admission webhooks."""
+    drop_managed_fields(event)
     deps: Deps = memo.deps
     uid = str(meta["uid"])
     if type == "DELETED":
