@@ -43,8 +43,8 @@ def quiet_access_log(verbose: bool) -> None:
 
 
 # The watch-event handlers: Kopf logs "Handler '<id>' succeeded." at INFO after every event each
-# of them sees, four lines per token change (and 20,000 at a restart with 10,000 tokens), a sixth
-# of the event loop's time in that restart's profile. They report nothing a user acts on; their
+# of them sees (20,000 lines when a restart lists 10,000 tokens and their Secrets), a sixth of the
+# event loop's time in a restart's profile. They report nothing a user acts on; their
 # failures are still logged, and the lifecycle log says what the operator did.
 EVENT_HANDLERS = ("wake-token", "managed-secret", "wake-org-on-request", "pod-token")
 
