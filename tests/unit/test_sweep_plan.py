@@ -22,6 +22,7 @@ from astra_token_operator.policy.sweep_plan import (
     SweepFacts,
     SweepPlan,
     Unseen,
+    WakeOwner,
     plan_sweep,
 )
 from astra_token_operator.records import OwnerRef, RecordAction, RecordState, TokenRecord
@@ -303,3 +304,20 @@ def test_a_record_of_ours_is_still_ours_after_an_action_recorded() -> None:
                      revoked_at=NOW)
     result = plan_sweep(facts(slots=(slot("cur"),), records={"cur": deleted}, running=frozenset({OWNER.uid})))
     assert (result.acts, result.look) == ((), Look())  # recorded: the owner's daemon replaces it
+
+
+@pytest.mark.parametrize(("overdue", "running", "woken"), [
+    (2 * M, True, True),
+    (10 * S, True, False),  # its owner's pass may be revoking it right now
+    (-M, True, False),  # still in its grace period
+    (2 * M, False, False),  # its owner runs elsewhere (or is gone: the slot rules decide)
+])
+def test_a_superseded_token_still_listed_past_its_revocation_time_wakes_its_owner(
+        overdue: timedelta, running: bool, woken: bool) -> None:
+    old = record("old", RecordState.SUPERSEDED, revoke_after=NOW - overdue)
+    plan = plan_sweep(facts((listed("cur"), listed("old")), (slot("cur"),),
+                            records={"cur": record("cur"), "old": old},
+                            running=frozenset({OWNER.uid}) if running else frozenset(),
+                            owners={OWNER.uid: True}))
+    assert found(plan).managed == 2
+    assert plan.acts == ((WakeOwner(OWNER.uid, "old"),) if woken else ())

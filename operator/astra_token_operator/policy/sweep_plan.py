@@ -26,6 +26,8 @@ The rules (DESIGN.md §6, docs/decisions.md):
   the slot freed.
 * A slot whose AstraToken is being deleted is left to its finalizer (which revokes in Astra first,
   then records it: in between, Astra's list lacks a token the ledger still holds active).
+* A superseded token Astra still lists past its revocation time (with a margin) whose owner runs in
+  this process: the owner is woken, and its pass revokes it.
 * A sweep that cannot see (the list failed, the ledger could not be read) does nothing."""
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from datetime import datetime, timedelta
 
 from astra_token_operator.policy.markers import parse_marker
 from astra_token_operator.records import OwnerRef, RecordState, TokenRecord
+
+# A superseded token is revoked by its owner's pass at its revoke_after: one still listed this long
+# after it is overdue (the owner's timer missed it), not merely caught between two steps.
+OVERDUE_MARGIN = timedelta(seconds=30)
 
 # --- facts -----------------------------------------------------------------------------------------
 
@@ -120,7 +126,17 @@ class FreeStaleSlot:
     slot: SlotView
 
 
-Act = RevokeOrphan | RecordDeletedExternally | FreeStaleSlot
+@dataclass(frozen=True)
+class WakeOwner:
+    """A superseded token past its revocation time that Astra still lists: its owner (running in
+    this process) takes a pass, which revokes it. Its timer may have been armed from a status that
+    predates the rotation's end (reconcile/resume.py), or a crash came in between."""
+
+    owner_uid: str
+    client_id: str
+
+
+Act = RevokeOrphan | RecordDeletedExternally | FreeStaleSlot | WakeOwner
 
 
 @dataclass(frozen=True)
@@ -187,6 +203,10 @@ def _listed(facts: SweepFacts, token: ListedToken, look: _Looks, acts: list[Act]
     known = token.client_id in facts.records
     record = facts.records.get(token.client_id)
     if record is not None and record.live:
+        owner = record.owner.uid if record.owner is not None else None
+        if (record.state is RecordState.SUPERSEDED and record.revoke_after is not None and owner in facts.running
+                and facts.now - record.revoke_after > OVERDUE_MARGIN):
+            acts.append(WakeOwner(owner, token.client_id))
         return "managed"
     marker = parse_marker(token.description)
     if record is not None:  # in our ledger, and not live

@@ -34,6 +34,7 @@ from astra_token_operator.policy.sweep_plan import (
     SlotView,
     SweepFacts,
     Unseen,
+    WakeOwner,
     plan_sweep,
 )
 from astra_token_operator.reconcile.finalize import live_records
@@ -269,6 +270,8 @@ class _Sweep:
                         await self._record_deleted(act)
                     case FreeStaleSlot():
                         await self._free_slot(act)
+                    case WakeOwner():
+                        self._wake_owner(act)
             except VaultCasMismatch:
                 continue  # someone wrote first: the next sweep decides on what is there
             except (AstraError, VaultError, KubeError) as exc:
@@ -307,6 +310,11 @@ class _Sweep:
                     logical_name=act.slot.logical_name, client_id=act.client_id,
                     namespace=act.slot.owner.namespace, name=act.slot.owner.name, message=reason)
         deps.runtime.ledger_changed(uid)  # its daemon reads the ledger again and mints a replacement
+
+    def _wake_owner(self, act: WakeOwner) -> None:
+        log_action("sweep-overdue", org=self.org.org_id, client_id=act.client_id,
+                   message="superseded and past its revocation time, yet listed: its AstraToken takes a pass")
+        self.deps.runtime.ledger_changed(act.owner_uid)  # it reads the ledger again and revokes it
 
     async def _free_slot(self, act: FreeStaleSlot) -> None:
         deps, org_id, slot = self.deps, self.org.org_id, act.slot
