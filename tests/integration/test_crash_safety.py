@@ -116,7 +116,7 @@ def test_a_restart_with_50_tokens_mints_nothing_and_renewals_and_rotations_go_on
 
     operator.restart()
     restarted_at = time.time()
-    # Every daemon resumes within the start-up spread (10 s) and reads its slot and Secret.
+    # Every daemon resumes within the start-up spread (10 s), its timer armed from its status.
     wait_for(lambda: operator.log_text()[log_mark:].count("Daemon 'lifecycle' is invoked") >= len(names),
              timeout=30, what="every token's daemon resumed")
     assert fake_astra.counters().count(org=test_org.org_id, endpoint=MINT) == mints, "a restart re-minted"
@@ -134,3 +134,28 @@ def test_a_restart_with_50_tokens_mints_nothing_and_renewals_and_rotations_go_on
         assert len(renewed_after) >= 2, f"{name}: {[d['lastAction'] for _, d in versions]}"
         assert versions[-1][1]["state"] in ("superseded", "revoked")
         assert fake_astra.verify(cluster.secret_data(name, namespace)["token"]).valid
+
+
+def test_a_secret_deleted_while_the_operator_was_down_is_restored_after_the_restart_without_a_mint(
+    operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str,
+    fake_astra: FakeAstraThread,
+) -> None:
+    """A restart arms Ready tokens from their status and verifies each (its ledger records and its
+    Secret) within the drift check interval, here 15 s: nothing told the new process that this
+    Secret went while no process watched."""
+    cluster.must_apply(token_manifest("away", namespace, test_org.name, test_role))
+    cluster.wait_ready("astratokens", "away", namespace)
+    original = wait_for(lambda: cluster.secret("away", namespace) and cluster.secret_data("away", namespace),
+                        timeout=10)
+    mints = fake_astra.counters().count(org=test_org.org_id, endpoint=MINT)
+    operator.stop()
+    try:
+        cluster.core.delete_namespaced_secret("away", namespace)
+        operator.start(extra_env={"ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS": "15"})
+        restored = wait_for(lambda: cluster.secret("away", namespace) and cluster.secret_data("away", namespace),
+                            timeout=60, what="the Secret restored after the restart")
+        assert restored == original
+        assert fake_astra.counters().count(org=test_org.org_id, endpoint=MINT) == mints
+        assert "SecretRestored" in [event.reason for event in cluster.events_for("away", namespace)]
+    finally:
+        operator.restart()  # the session's settings again

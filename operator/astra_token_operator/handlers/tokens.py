@@ -19,6 +19,7 @@ from astra_token_operator.reconcile.errors import PassBlocked
 from astra_token_operator.reconcile.finalize import delete_token
 from astra_token_operator.reconcile.holders import holder_key
 from astra_token_operator.reconcile.ports import Deps
+from astra_token_operator.reconcile.resume import resume_token
 from astra_token_operator.reconcile.tokens import reconcile_token
 from astra_token_operator.surface import GROUP, REQUEST_ANNOTATIONS, TOKEN_PLURAL, VERSION
 from astra_token_operator.times import from_rfc3339
@@ -46,11 +47,18 @@ async def token_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonSto
     deps: Deps = memo.deps
     uid = str(meta["uid"])
     events = KopfEvents(body)
+    first = True
 
     async def turn(_: bool) -> float:
+        nonlocal first
         async with deps.runtime.lock(uid):
             if stopped or meta.get("deletionTimestamp"):
                 return 0.0
+            if first:  # after a restart or a hand-over: a Ready token's status says when to look again
+                first = False
+                armed = resume_token(deps, dict(body))
+                if armed is not None:
+                    return armed
             return await reconcile_token(deps, dict(body), events)
 
     try:

@@ -56,10 +56,11 @@ class Runtime:
         count = 0
         for state in self._tokens.values():
             current = state.ledger.current if state.ledger else None
-            if current is None or current.record.state is not RecordState.ACTIVE:
-                continue
-            record = current.record
-            if (org_id is None or record.org_id == org_id) and (role_name is None or record.role_name == role_name):
+            if current is not None and current.record.state is RecordState.ACTIVE:
+                active: tuple[str, str] | None = (current.record.org_id, current.record.role_name)
+            else:
+                active = state.armed_as
+            if active is not None and org_id in (None, active[0]) and role_name in (None, active[1]):
                 count += 1
         return count
 

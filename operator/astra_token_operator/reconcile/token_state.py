@@ -43,6 +43,9 @@ class TokenState:
     seen_generation: int | None = None  # the spec generation the daemon last acted on
     handled_requests: dict[str, str] = field(default_factory=dict)  # renew/revoke annotations acted on
     restart_wait_until: datetime | None = None  # its workloads' restart is batched with others' until then
+    # (org id, role name) of its live token as its status said when its timer was armed from the
+    # status (reconcile/resume.py), until a pass reads the ledger: it still counts as active.
+    armed_as: tuple[str, str] | None = None
 
     def forget_ledger(self) -> None:
         """What was read from the ledger may be stale: the next pass reads it again."""

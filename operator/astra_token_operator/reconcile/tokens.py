@@ -45,6 +45,7 @@ async def reconcile_token(deps: Deps, body: dict[str, Any], events: EventSink) -
     fault answers again (or the backoff runs out)."""
     token = AstraToken.model_validate(body)
     state = deps.runtime.token(token.metadata.uid or "")
+    state.armed_as = None  # what this pass finds replaces what the status said
     if state.seen_generation is None:
         state.seen_generation = token.metadata.generation
     now = deps.clock()
