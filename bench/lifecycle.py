@@ -255,16 +255,29 @@ class Restart:
     scrapes: int
     scrape_seconds: float  # their mean duration
     window: Window
+    # --restart-verify: from the end of ``window`` until the drift check interval has passed since the
+    # start (each armed token's verification pass falls in it), plus the settle.
+    verification: Window | None = None
 
     @property
     def secret_writes(self) -> int:
-        return sum(n for key, n in self.window.operator_secrets.items() if key.split(" ")[1] in SECRET_WRITES)
+        return secret_writes(self.window) + (secret_writes(self.verification) if self.verification else 0)
+
+    @property
+    def verified(self) -> int:
+        """Secret GETs by the operator in the verification window: one per token verified."""
+        return 0 if self.verification is None else sum(
+            n for key, n in self.verification.operator_secrets.items() if key.split(" ")[1] == "get")
 
     @property
     def token_writes(self) -> Counter[str]:
         """Writes to existing AstraTokens (apiserver_request_total, all clients; the benchmark makes none)."""
         return Counter({key: n for key, n in self.window.apiserver.items()
                         if key.split(" ")[1].startswith("astratokens") and key.split(" ")[0] in TOKEN_WRITES})
+
+
+def secret_writes(window: Window) -> int:
+    return sum(n for key, n in window.operator_secrets.items() if key.split(" ")[1] in SECRET_WRITES)
 
 
 @dataclass(frozen=True)
@@ -737,17 +750,32 @@ def run_restart(bench: Bench, n: int) -> Restart | None:
     window = bench.window(dataclasses.replace(before, operator=ProcessUsage(0.0, 0, 0), log_offset=0), after)
     shutdown = count_lines(old_log, before.log_offset, complete_size(old_log), operator_problem_key)
     window = dataclasses.replace(window, problems=window.problems + shutdown)
+    verification = None
+    if args.restart_verify:
+        # Every armed token is verified (a full pass: its ledger records and its Secret) within the
+        # drift check interval of the start.
+        until = started + (args.drift_check_seconds or DEFAULT_DRIFT_CHECK) + args.settle_seconds
+        say(f"  waiting {max(0.0, until - time.monotonic()):.0f} s more: every token's verification falls within "
+            "the drift check interval of the start")
+        while time.monotonic() < until:
+            bench.check_operator_alive()
+            time.sleep(min(5.0, max(0.0, until - time.monotonic())))
+        verification = bench.window(after, bench.snapshot())
     result = Restart(stop_seconds=stop_seconds, exit_code=exit_code, first_scrape=arm.first_scrape,
                      first_pass=arm.first_pass, passed=arm.passed, ready=arm.ready, states=arm.states,
-                     scrapes=arm.scrapes, scrape_seconds=arm.scrape_total / max(1, arm.scrapes), window=window)
+                     scrapes=arm.scrapes, scrape_seconds=arm.scrape_total / max(1, arm.scrapes), window=window,
+                     verification=verification)
     print_restart(result, n)
     bench.check(window.creates == 0 and window.create_requests == 0,
                 f"N={n}: restart: {window.creates} Astra creates ({window.create_requests} create requests)")
     bench.check(result.secret_writes == 0, f"N={n}: restart: {result.secret_writes} Secret writes by the operator")
     bench.check(arm.passed is not None, f"N={n}: restart: only {sum(arm.states.values())} of {n} tokens had a "
                                         f"pass in the new process after {timeout:.0f} s ({arm.states})")
-    errors = error_lines(window)
+    errors = error_lines(window) + (error_lines(verification) if verification else 0)
     bench.check(errors == 0, f"N={n}: {errors} ERROR lines in the operator's log around the restart")
+    if verification is not None:
+        bench.check(verification.creates == 0, f"N={n}: restart: {verification.creates} Astra creates while the "
+                                               "tokens were verified")
     return result
 
 
@@ -771,6 +799,14 @@ def print_restart(result: Restart, n: int) -> None:
     say(f"  window {window.seconds:.1f} s (from the SIGTERM); the new process: CPU {window.operator_cpu:.1f} s, "
         f"RSS {mib(window.rss_kib)}, peak {mib(window.peak_rss_kib)}")
     print_costs(window, str, "in the window")
+    checked = result.verification
+    if checked is not None:
+        say(f"  then the verification, {checked.seconds:.1f} s: {result.verified} of {n} Secrets read "
+            f"(one per token verified), {checked.vault_total} Vault calls "
+            f"({checked.vault_total / max(1, result.verified):.2f} per token verified), "
+            f"{secret_writes(checked)} Secret writes, {checked.creates} Astra creates; operator CPU "
+            f"{checked.operator_cpu:.1f} s ({1000 * checked.operator_cpu / max(1, result.verified):.1f} ms per token), "
+            f"{100 * checked.operator_cpu / max(1.0, checked.seconds):.1f}% of a core; RSS {mib(checked.rss_kib)}")
 
 
 # ------------------------------------------------------------------ --punctuality
@@ -1219,6 +1255,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-metrics", action="store_true",
                         help="run each N twice, the operator restarted with metrics off then on "
                              "(ASTRA_OPERATOR_METRICS_ENABLED), and print what the metrics cost")
+    parser.add_argument("--restart-verify", action="store_true",
+                        help="with --restart: after the arming, wait out the drift check interval (set it with "
+                             "--drift-check-seconds) and report the tokens' verification passes")
     parser.add_argument("--restart", action="store_true",
                         help="after the rest of each N, stop the operator (SIGTERM) and start it again; count "
                              "creates, Secret and AstraToken writes and time until every token had a pass")
