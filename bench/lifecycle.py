@@ -73,6 +73,7 @@ from token_watch import GROUP, PLURAL, VERSION, TokenWatch, ready_condition  # n
 from astra_token_operator.config import OperatorConfig  # noqa: E402
 from astra_token_operator.durations import parse_duration  # noqa: E402
 from astra_token_operator.fake_astra import FakeAstraThread, make_admin_token  # noqa: E402
+from astra_token_operator.handlers.tokens import RESUME_SPREAD_SECONDS  # noqa: E402
 from testplatform.examples import CRDS  # noqa: E402
 from testplatform.kube import wait_for_namespace_gone  # noqa: E402
 from testplatform.operator import OperatorProcess, operator_env  # noqa: E402
@@ -754,7 +755,8 @@ def run_restart(bench: Bench, n: int) -> Restart | None:
     if args.restart_verify:
         # Every armed token is verified (a full pass: its ledger records and its Secret) within the
         # drift check interval of the start.
-        until = started + (args.drift_check_seconds or DEFAULT_DRIFT_CHECK) + args.settle_seconds
+        until = (started + RESUME_SPREAD_SECONDS + (args.drift_check_seconds or DEFAULT_DRIFT_CHECK)
+                 + args.settle_seconds)  # the first turns start spread over RESUME_SPREAD_SECONDS
         say(f"  waiting {max(0.0, until - time.monotonic()):.0f} s more: every token's verification falls within "
             "the drift check interval of the start")
         while time.monotonic() < until:
