@@ -12,8 +12,9 @@ fake Astra, operator), so the unit of work is what shares session and module sta
   resources, `kubectl astra` outputs, ledger), so it is collected once per worker
   (`worker_parametrize`) and each copy is sent to its worker after everything else.
 
-Units are handed out longest first (their durations in the last run, kept in the build
-cache; the node group first when none is known), so that no long module starts last."""
+Units are handed out longest first, so that no long module starts last: their durations in
+this machine's last run (kept in the build cache), else in durations.json beside this file
+(seconds of a serial run; a hint, refresh it when a module's time changes much)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import contextlib
 import json
 import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +32,7 @@ from testplatform.paths import CACHE_DIR
 EACH_WORKER_LAST = "each-worker-last-"  # xdist_group prefix: "<prefix><worker id>"
 NODE_GROUP = "node"
 DURATIONS_FILE = CACHE_DIR / "suite-durations.json"
+DURATIONS_HINT = Path(__file__).with_name("durations.json")
 
 
 def worker_count() -> int:
@@ -52,9 +55,9 @@ def worker_parametrize(metafunc: pytest.Metafunc, argname: str) -> None:
         for i in range(count)])
 
 
-def _load_durations() -> dict[str, float]:
+def _load_durations(path: Path = DURATIONS_FILE) -> dict[str, float]:
     with contextlib.suppress(OSError, ValueError):
-        loaded = json.loads(DURATIONS_FILE.read_text())
+        loaded = json.loads(path.read_text())
         if isinstance(loaded, dict):
             return {str(k): float(v) for k, v in loaded.items()}
     return {}
@@ -124,7 +127,7 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
                 units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
             for scope in [s for s in units if s.startswith(EACH_WORKER_LAST)]:
                 self.finals[scope[len(EACH_WORKER_LAST):]] = (scope, units.pop(scope))
-            known = _load_durations()
+            known = {**_load_durations(DURATIONS_HINT), **_load_durations()}
             order = sorted(units, key=lambda s: (-known.get(s, 0.0), s != NODE_GROUP))  # stable otherwise
             for scope in order:
                 self.workqueue[scope] = units[scope]
