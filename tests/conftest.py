@@ -25,7 +25,7 @@ from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
 from testplatform.node import Node, node_unsupported_reason, start_node
 from testplatform.paths import cache_lock
 from testplatform.platform import Platform, start_platform
-from testplatform.scheduling import NODE_GROUP, make_scheduler
+from testplatform.scheduling import NODE_GROUP, configure_node, make_scheduler, publish_groups
 
 KubectlFn = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -34,19 +34,26 @@ BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 NODE_BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names each item's group in its node id
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("node"):  # one node per machine: every pod test on one worker
             item.add_marker(pytest.mark.xdist_group(NODE_GROUP))
+    publish_groups(config, items)
 
+
+# `-n N` (make test): testplatform/scheduling.py says how the suite is spread over the workers,
+# whatever --dist says (the node tests must share one worker, the leak scan run last on each).
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`-n N --dist loadgroup` (make test): testplatform/scheduling.py says how."""
-    return make_scheduler(config, log) if config.getvalue("dist") == "loadgroup" else None
+    return make_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    configure_node(node.config, node)
 
 
 KIND_REASON = (

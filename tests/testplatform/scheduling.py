@@ -1,4 +1,4 @@
-"""How `make test` spreads the suite over pytest-xdist workers (`-n N --dist loadgroup`).
+"""How `make test` spreads the suite over pytest-xdist workers (`-n N`, any --dist).
 
 Each worker is a pytest session of its own, with its own platform (control plane, OpenBao,
 fake Astra, operator), so the unit of work is what shares session and module state:
@@ -12,27 +12,32 @@ fake Astra, operator), so the unit of work is what shares session and module sta
   resources, `kubectl astra` outputs, ledger), so it is collected once per worker
   (`worker_parametrize`) and each copy is sent to its worker after everything else.
 
-Units are handed out longest first, so that no long module starts last: their durations in
-this machine's last run (kept in the build cache), else in durations.json beside this file
-(seconds of a serial run; a hint, refresh it when a module's time changes much)."""
+Groups are `xdist_group` marks. pytest-xdist 3.8 would put them in the node ids, which pytest 9.2
+no longer lets it change, so each worker writes its items' groups to a file the controller reads
+(`configure_node`, `publish_groups`): without them the scheduler refuses to run, rather than
+start two nodes at once.
+
+Units are handed out longest first, so that no long module starts last: by durations.json beside
+this file (seconds each unit took in a serial run, from `--durations=0`; only an order, so refresh
+it when a module's time changes much), the node group first among units it does not name."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import shutil
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testplatform.paths import CACHE_DIR
-
 EACH_WORKER_LAST = "each-worker-last-"  # xdist_group prefix: "<prefix><worker id>"
 NODE_GROUP = "node"
-DURATIONS_FILE = CACHE_DIR / "suite-durations.json"
 DURATIONS_HINT = Path(__file__).with_name("durations.json")
+GROUPS_DIR_KEY = "astra_suite_groups_dir"  # in each worker's workerinput
+GROUPS_DIR = pytest.StashKey[Path]()
 
 
 def worker_count() -> int:
@@ -55,22 +60,35 @@ def worker_parametrize(metafunc: pytest.Metafunc, argname: str) -> None:
         for i in range(count)])
 
 
-def _load_durations(path: Path = DURATIONS_FILE) -> dict[str, float]:
-    with contextlib.suppress(OSError, ValueError):
-        loaded = json.loads(path.read_text())
-        if isinstance(loaded, dict):
-            return {str(k): float(v) for k, v in loaded.items()}
-    return {}
+def group_of(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    if mark is None:
+        return None
+    return str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
 
 
-def _save_durations(durations: dict[str, float]) -> None:
-    """Atomically, merged into what is there (other worktrees' suites share the cache)."""
-    with contextlib.suppress(OSError):
-        merged = {**_load_durations(), **durations}
-        DURATIONS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        partial = DURATIONS_FILE.with_name(f"{DURATIONS_FILE.name}.partial-{os.getpid()}")
-        partial.write_text(json.dumps(merged, indent=0, sort_keys=True))
-        os.replace(partial, DURATIONS_FILE)
+def configure_node(config: pytest.Config, node: Any) -> None:
+    """Controller side: tell each worker where to write its items' groups."""
+    if GROUPS_DIR not in config.stash:
+        config.stash[GROUPS_DIR] = Path(tempfile.mkdtemp(prefix="astra-suite-groups-"))
+    node.workerinput[GROUPS_DIR_KEY] = str(config.stash[GROUPS_DIR])
+
+
+def publish_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Worker side, at the end of collection (before the controller hears it is done)."""
+    workerinput = getattr(config, "workerinput", None)
+    if not workerinput or GROUPS_DIR_KEY not in workerinput:
+        return
+    groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
+    target = Path(workerinput[GROUPS_DIR_KEY]) / f"{workerinput['workerid']}.json"
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(json.dumps(groups))
+    os.replace(partial, target)
+
+
+def _durations_hint() -> dict[str, float]:
+    loaded = json.loads(DURATIONS_HINT.read_text())
+    return {str(k): float(v) for k, v in loaded.items()}
 
 
 def make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -80,19 +98,22 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
         def __init__(self, config: pytest.Config, log: Any) -> None:
             super().__init__(config, log)
             self.finals: dict[str, tuple[str, dict[str, bool]]] = {}  # worker id -> its last unit
-            self.durations: dict[str, float] = {}
+            self.groups: dict[str, str] = {}  # node id -> its xdist_group
 
         def _split_scope(self, nodeid: str) -> str:
             at, bracket = nodeid.rfind("@"), nodeid.rfind("]")
-            if at > bracket:  # an xdist_group (not an "@" inside parameters)
+            if at > bracket:  # an xdist_group in the node id (not an "@" inside parameters)
                 return nodeid[at + 1:]
-            return nodeid.split("::", 1)[0]  # the module
+            return self.groups.get(nodeid) or nodeid.split("::", 1)[0]  # its group, else its module
 
-        def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
-            nodeid = self.registered_collections[node][item_index]
-            scope = self._split_scope(nodeid)
-            self.durations[scope] = self.durations.get(scope, 0.0) + duration
-            super().mark_test_complete(node, item_index, duration)
+        def _read_groups(self) -> None:
+            directory = self.config.stash.get(GROUPS_DIR, None)
+            assert directory is not None, "no worker was told where to write its groups"
+            for node in self.registered_collections:
+                written = directory / f"{node.gateway.id}.json"
+                assert written.exists(), f"worker {node.gateway.id} wrote no groups (tests/conftest.py)"
+                self.groups.update(json.loads(written.read_text()))
+            shutil.rmtree(directory, ignore_errors=True)
 
         def _reschedule(self, node: Any) -> None:
             if node.shutting_down:
@@ -122,12 +143,13 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
             self.collection = list(next(iter(self.registered_collections.values())))
             if not self.collection:
                 return
+            self._read_groups()
             units: dict[str, dict[str, bool]] = OrderedDict()
             for nodeid in self.collection:
                 units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
             for scope in [s for s in units if s.startswith(EACH_WORKER_LAST)]:
                 self.finals[scope[len(EACH_WORKER_LAST):]] = (scope, units.pop(scope))
-            known = {**_load_durations(DURATIONS_HINT), **_load_durations()}
+            known = _durations_hint()
             order = sorted(units, key=lambda s: (-known.get(s, 0.0), s != NODE_GROUP))  # stable otherwise
             for scope in order:
                 self.workqueue[scope] = units[scope]
@@ -143,11 +165,5 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
         @property
         def has_pending(self) -> bool:
             return bool(self.finals) or bool(super().has_pending)
-
-        def remove_node(self, node: Any) -> str | None:
-            crashed: str | None = super().remove_node(node)
-            if not self.assigned_work:  # the last worker is done
-                _save_durations(self.durations)
-            return crashed
 
     return SuiteScheduling(config, log)
