@@ -35,10 +35,13 @@ NODE_BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # One node per machine: every module with a test on the node runs on one worker, whole (its
+    # module fixtures would be set up twice in one session if its other tests ran apart).
+    with_node = {item.path for item in items if item.get_closest_marker("node")}
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
-        if item.get_closest_marker("node"):  # one node per machine: every pod test on one worker
+        if item.path in with_node:
             item.add_marker(pytest.mark.xdist_group(NODE_GROUP))
     publish_groups(config, items)
 
