@@ -8,6 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# xdist workers for the suite, each a session with a platform of its own (testplatform/scheduling.py);
+# most of the suite waits on timers, so more workers than cores pay. -n 0 in PYTEST_ARGS: one process.
+TEST_WORKERS ?= 3
 
 export PYTHONPATH := tests
 export CGO_ENABLED := 0
@@ -41,13 +44,13 @@ node-prerequisites:
 	@./hack/node-prerequisites.sh
 
 test: lint node-prerequisites
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 integration: venv node-prerequisites
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m integration $(PYTEST_ARGS)
 
 platform: venv node-prerequisites
 	$(BIN)/python -m testplatform

@@ -23,7 +23,9 @@ from testplatform.gobuild import ensure_controlplane, ensure_helm, ensure_node_b
 from testplatform.imagebuild import ensure_operator_image, image_build_unsupported_reason
 from testplatform.kube import KubeconfigFactory, wait_for_namespace_gone
 from testplatform.node import Node, node_unsupported_reason, start_node
+from testplatform.paths import cache_lock
 from testplatform.platform import Platform, start_platform
+from testplatform.scheduling import NODE_GROUP, configure_node, make_scheduler, publish_groups
 
 KubectlFn = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -32,10 +34,29 @@ BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 NODE_BUILD_SECONDS = pytest.StashKey[tuple[float, float]]()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # One node per machine: every module with a test on the node runs on one worker, whole (its
+    # module fixtures would be set up twice in one session if its other tests ran apart).
+    with_node = {item.path for item in items if item.get_closest_marker("node")}
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+        if item.path in with_node:
+            item.add_marker(pytest.mark.xdist_group(NODE_GROUP))
+    publish_groups(config, items)
+
+
+# `-n N` (make test): testplatform/scheduling.py says how the suite is spread over the workers,
+# whatever --dist says (the node tests must share one worker, the leak scan run last on each).
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return make_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    configure_node(node.config, node)
 
 
 KIND_REASON = (
@@ -56,14 +77,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Build the Go tools (and, for node tests, the node and the operator's image) before any
     test runs, so a cold build (minutes, on a fresh machine) is not counted against the first
     test's timeout; cached, this is instant."""
+    # One build at a time: each xdist worker collects the whole suite and comes here, and the
+    # ones after the first find what it built.
     if any("integration" in item.path.parts for item in session.items):
-        _, controlplane_seconds = ensure_controlplane()
-        _, helm_seconds = ensure_helm()
-        ensure_promtool()  # the alerting rules' checks
+        with cache_lock("build"):
+            _, controlplane_seconds = ensure_controlplane()
+            _, helm_seconds = ensure_helm()
+            ensure_promtool()  # the alerting rules' checks
         session.config.stash[BUILD_SECONDS] = (controlplane_seconds, helm_seconds)
     if any(item.get_closest_marker("node") for item in session.items) and node_unavailable() is None:
-        _, node_seconds = ensure_node_binaries()
-        _, _, image_seconds = ensure_operator_image()
+        with cache_lock("build"):
+            _, node_seconds = ensure_node_binaries()
+            _, _, image_seconds = ensure_operator_image()
         session.config.stash[NODE_BUILD_SECONDS] = (node_seconds, image_seconds)
 
 

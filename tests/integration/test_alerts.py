@@ -146,9 +146,11 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
                                 "ASTRA_OPERATOR_ORG_VERIFY_INTERVAL_SECONDS": "3"})
     try:
         cluster.must_apply(role_manifest(long_role, quiet_org, astraRoleName="R/W User", ttl="1h", maxTtl="24h"))
-        # brief's max expiry comes 2 minutes after its mint: its lease cannot be renewed past that, and
-        # the rotation due then waits for Astra, which refuses the org's root token.
-        cluster.must_apply(role_manifest(short_role, refused_org, astraRoleName="R/W User", ttl="1m", maxTtl="2m"))
+        # brief's max expiry comes 1 minute after its mint: its lease cannot be renewed past that, and
+        # the rotation due then (about 50 s after the mint) waits for Astra, which refuses the org's
+        # root token.
+        cluster.must_apply(role_manifest(short_role, refused_org, astraRoleName="R/W User", ttl="30s",
+                                         maxTtl="1m"))
         for org in (refused_org, quiet_org):
             cluster.wait_ready("astraorgs", org, timeout=60)
         cluster.must_apply(token_manifest("steady", ns, quiet_org, long_role))
@@ -169,10 +171,11 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
             text, at = scrape_at(operator)
             found = samples(text)
             lease = found.get((PREFIX + "token_lease_expiry_timestamp_seconds", tuple(sorted(token.items()))))
+            renew_before = found.get((PREFIX + "token_renew_before_seconds", tuple(sorted(token.items()))))
             ready = {dict(labels).get("org"): value for (name, labels), value in found.items()
                      if name == PREFIX + "org_ready"}
             intent_age = found.get((PREFIX + "ledger_oldest_intent_age_seconds", (("org", quiet_org),)), 0)
-            due = lease is not None and lease - at < 20  # brief's renewBefore: 33% of 1m
+            due = lease is not None and renew_before is not None and lease - at < renew_before  # 33% of 30s
 
             def token_ready(name: str) -> float | None:
                 return max((value for (metric, labels), value in found.items()

@@ -2,20 +2,37 @@
 its /metrics, every Event, every custom resource (annotations such as abandoned-by included) and
 everything `kubectl astra` printed in the whole run (but the token --show-token was asked for)
 hold no root token, issued token or client secret, in clear or base64; nor does any ledger record
-(they live apart, as credentials)."""
+(they live apart, as credentials).
+
+With xdist (make test) each worker is a session of its own, with its own platform and operator:
+the test is collected once per worker ([gw0], [gw1], ...) and each copy runs last on its own
+worker (testplatform/scheduling.py), so every session's outputs are scanned."""
 
 from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import hvac
+import pytest
 
 from astra_token_operator.fake_astra import FakeAstraThread
 from integration.conftest import TEST_ORG_ID, Cluster, KubectlAstra, OrgHandle, token_manifest, wait_for
 from testplatform.operator import OperatorProcess
 from testplatform.platform import Platform
+from testplatform.scheduling import this_worker, worker_parametrize
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    worker_parametrize(metafunc, "scanned_worker")
+
+
+@pytest.fixture
+def scanned_worker() -> str:
+    """Without xdist: the one session there is."""
+    return "gw0"
 
 
 def every_ledger_secret(hvac_client: hvac.Client, fake_astra: FakeAstraThread) -> set[str]:
@@ -51,18 +68,27 @@ def every_ledger_record(hvac_client: hvac.Client) -> str:
 def test_no_secret_appears_in_logs_events_or_resources(
     operator: OperatorProcess, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str,
     fake_astra: FakeAstraThread, hvac_client: hvac.Client, kubectl: Any, kubectl_astra: KubectlAstra,
-    platform: Platform,
+    platform: Platform, scanned_worker: str,
 ) -> None:
+    # What this copy scans is its own worker's session: it must run there (and runs last there).
+    assert this_worker() == scanned_worker, f"the scan of {scanned_worker} ran on {this_worker()}"
     # At least one full life in this run, whatever else ran: issue, renew, rotate, revoke-and-replace,
     # delete; and every kubectl astra subcommand, in every output format, along the way.
     vault = {"VAULT_ADDR": platform.openbao.addr, "VAULT_TOKEN": platform.openbao.token}
     cluster.must_apply(token_manifest("witness", namespace, test_org.name, test_role))
     cluster.wait_ready("astratokens", "witness", namespace)
-    for output in ("table", "wide", "json", "yaml"):
-        for args in (("tokens", "-A"), ("get", "witness", "-n", namespace), ("leases", "-A"), ("orgs",),
-                     ("roles",), ("history", "witness", "-n", namespace)):
-            kubectl_astra.ok(*args, "-o", output, vault=vault)
-        kubectl_astra("status", "-o", output, vault=vault)  # exits 1 if an earlier test left an org not Ready
+    # The read-only commands, a few at a time (each is a process of its own: the same runs, sooner).
+    def read(args: tuple[str, ...]) -> None:
+        if args[0] == "status":
+            kubectl_astra(*args, vault=vault)  # exits 1 if an earlier test left an org not Ready
+        else:
+            kubectl_astra.ok(*args, vault=vault)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(read, [
+            (*args, "-o", output) for output in ("table", "wide", "json", "yaml")
+            for args in (("status",), ("tokens", "-A"), ("get", "witness", "-n", namespace), ("leases", "-A"),
+                         ("orgs",), ("roles",), ("history", "witness", "-n", namespace))]))
     kubectl_astra.ok("renew", "witness", "-n", namespace, "--increment", "2h", vault=vault)
     kubectl_astra.ok("rotate", "witness", "-n", namespace, vault=vault)
     kubectl_astra.ok("revoke", "witness", "-n", namespace, "--replace", vault=vault)
