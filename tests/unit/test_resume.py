@@ -51,6 +51,13 @@ def test_a_ready_token_sleeps_until_its_verification_or_its_next_action_whicheve
     assert arm(ready_status(nextActionAt=NOW + 2 * M)) == NOW + 2 * M
 
 
+def test_its_renew_before_is_read_from_its_status_for_the_overdue_alert() -> None:
+    armed = arm_from_status(ready_status(), generation=3, has_requests=False, has_restart_targets=False,
+                            grace=5 * M, now=NOW, verify_at=NOW + 9 * M)
+    assert armed is not None
+    assert armed.renew_before == 20 * M  # the lease ends at 60 min, the renewal is due at 40
+
+
 def test_a_token_rotated_moments_ago_wakes_before_the_token_it_replaced_is_due_for_revocation() -> None:
     rotated = ready_status(generatedOn=NOW - M)
     assert arm(rotated) == NOW - M + 5 * M - GRACE_MARGIN
@@ -121,7 +128,7 @@ async def test_a_restart_arms_a_ready_token_with_no_call_and_verifies_it_within_
     view = seen.views["uid-1"]
     assert (view.ready, view.reason, view.lease_expires_at) == (True, "Issued", world.ledger.records(ORG_ID)[
         client_id].lease_expires_at)
-    assert view.renew_before_seconds == 20 * 60  # its role is verified: the renew-before is known
+    assert view.renew_before_seconds == 20 * 60  # the AstraTokenRenewalOverdue alert needs it
     assert world.deps.runtime.active_tokens(org_id=ORG_ID) == 1  # the AstraOrg's count does not drop
 
     world.clock.advance(wait)
@@ -132,6 +139,16 @@ async def test_a_restart_arms_a_ready_token_with_no_call_and_verifies_it_within_
     assert calls(world)[2:] == before[2:]  # no write, no Astra call
     assert world.status()["clientId"] == client_id
     assert world.deps.runtime.active_tokens(org_id=ORG_ID) == 1
+
+
+async def test_a_token_armed_before_its_role_is_verified_still_reports_its_renew_before(world: World) -> None:
+    await world.pass_()
+    seen = restarted(world)
+    world.deps.runtime.verified.forget_role("reader")  # the new process has not verified it yet
+    assert resume_token(world.deps, world.body()) is not None
+    renew_before = seen.views["uid-1"].renew_before_seconds
+    assert renew_before is not None
+    assert abs(renew_before - 20 * 60) <= 1  # from its status (times in whole seconds)
 
 
 async def test_a_secret_deleted_while_the_operator_was_down_is_restored_by_the_verification(

@@ -32,6 +32,7 @@ class Armed:
     role_name: str
     lease_expires_at: datetime
     max_expires_at: datetime | None
+    renew_before: timedelta  # its next action falls this long before its lease ends (leases.decide)
 
 
 def arm_from_status(status: AstraTokenStatus, *, generation: int | None, has_requests: bool,
@@ -57,4 +58,5 @@ def arm_from_status(status: AstraTokenStatus, *, generation: int | None, has_req
         if previous_revoked_by > now:
             wake_at = min(wake_at, previous_revoked_by)
     return Armed(wake_at=wake_at, reason=ready.reason, org_id=status.org_id, role_name=status.role_name,
-                 lease_expires_at=status.lease_expires_at, max_expires_at=status.max_expires_at)
+                 lease_expires_at=status.lease_expires_at, max_expires_at=status.max_expires_at,
+                 renew_before=status.lease_expires_at - status.next_action_at)

@@ -42,14 +42,14 @@ def resume_token(deps: Deps, body: Mapping[str, Any]) -> float | None:
     deps.observer.token_seen(uid, TokenView(
         namespace=meta.namespace or "", name=meta.name, org=spec.org_ref, role=spec.role_ref, ready=True,
         reason=armed.reason, lease_expires_at=armed.lease_expires_at, max_expires_at=armed.max_expires_at,
-        renew_before_seconds=_renew_before(deps, token)))
+        renew_before_seconds=_renew_before(deps, token) or armed.renew_before.total_seconds()))
     debug_action("resume", namespace=meta.namespace, name=meta.name, client_id=token.status.client_id,
                  message=f"armed from its status: next turn at {to_rfc3339(armed.wake_at)}")
     return max(0.0, (armed.wake_at - now).total_seconds())
 
 
 def _renew_before(deps: Deps, token: AstraToken) -> float | None:
-    """The token's renew-before, when its role is verified already (else its first pass says)."""
+    """The token's renew-before, when its role is verified already (else its status says)."""
     role = deps.runtime.verified.role(token.spec.role_ref)
     if role is None:
         return None
