@@ -156,6 +156,8 @@ def test_a_secret_deleted_while_the_operator_was_down_is_restored_after_the_rest
                             timeout=60, what="the Secret restored after the restart")
         assert restored == original
         assert fake_astra.counters().count(org=test_org.org_id, endpoint=MINT) == mints
-        assert "SecretRestored" in [event.reason for event in cluster.events_for("away", namespace)]
+        # The Event is posted after the Secret is written, from Kopf's posting queue.
+        wait_for(lambda: "SecretRestored" in [event.reason for event in cluster.events_for("away", namespace)],
+                 timeout=15, what="the SecretRestored Event")
     finally:
         operator.restart()  # the session's settings again
