@@ -307,7 +307,9 @@ class InMemoryAstra:
         self.creates_first.append(first)
         client_id = next(self._ids)
         token = f"AstraCS:{client_id}:{secrets.token_hex(32)}"
-        self.tokens[client_id] = FakeToken(client_id, description, token, token_expiry, self.clock())
+        # Astra receives the expiry in RFC 3339 to the second (the client drops the fraction).
+        expiry = token_expiry.replace(microsecond=0) if token_expiry is not None else None
+        self.tokens[client_id] = FakeToken(client_id, description, token, expiry, self.clock())
         return CreatedToken.model_validate({
             "clientId": client_id, "secret": secrets.token_hex(16), "token": token, "orgId": self.org_id,
             "roles": list(role_ids), "generatedOn": self.clock().isoformat(), "description": description,

@@ -34,6 +34,7 @@ from astra_token_operator.policy.leases import (
     renewal_policy,
     secret_expires_at,
     superseded_revoke_at,
+    taken_by_its_own_expiry,
 )
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -433,6 +434,30 @@ def test_superseded_token_is_revoked_after_the_grace_or_at_its_max(
 def test_superseded_revoke_refuses_a_negative_grace() -> None:
     with pytest.raises(LeaseError, match="grace period must be zero or positive"):
         superseded_revoke_at(t(), -M, lease(H))
+
+
+MS = timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("max_expires_at", "now", "expected"),
+    [
+        pytest.param(t(H), t(H), True, id="at-the-max"),
+        pytest.param(t(H), t(2 * H), True, id="long-past-the-max"),
+        pytest.param(t(H) + 700 * MS, t(H) + 300 * MS, True, id="past-the-second-astra-was-given"),
+        pytest.param(t(H), t(H) - 4 * S, True, id="astra-clock-a-little-ahead"),
+        pytest.param(t(H), t(H) - 6 * S, False, id="before-the-skew-allowance"),
+        pytest.param(t(H), t(), False, id="long-before"),
+    ],
+)
+def test_a_token_gone_near_its_max_expiry_was_taken_by_it(max_expires_at: datetime, now: datetime,
+                                                           expected: bool) -> None:
+    assert taken_by_its_own_expiry(max_expires_at, now) is expected
+
+
+def test_taken_by_its_own_expiry_refuses_naive_times() -> None:
+    with pytest.raises(LeaseError, match="timezone-aware"):
+        taken_by_its_own_expiry(NAIVE, t())
 
 
 # --- jitter ----------------------------------------------------------------------------------

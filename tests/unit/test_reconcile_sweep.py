@@ -119,6 +119,19 @@ async def test_a_token_deleted_behind_our_back_is_recorded_and_replaced(world: W
     assert [(ns, kind, name) for ns, kind, name, _ in world.kube.restarts] == [(NS, "Deployment", "web")]
 
 
+async def test_a_token_astra_expired_while_nobody_rotated_it_is_recorded_expired_not_deleted(world: World) -> None:
+    await world.pass_()
+    old = world.status()["clientId"]
+    running(world, ("app", "uid-1"))
+    world.clock.advance(world.ledger.records(ORG_ID)[old].max_expires_at - world.clock())  # its daemon was away
+    woken = world.deps.runtime.wakeups.register("uid-1", "token")
+    outcome = await sweep(world)
+    assert outcome.deleted_externally == ()
+    assert woken.is_set()  # its daemon mints the replacement
+    record = world.ledger.records(ORG_ID)[old]
+    assert (record.state, record.last_action) == (RecordState.EXPIRED, RecordAction.EXPIRED)
+
+
 async def test_a_freshly_minted_token_the_list_does_not_show_yet_is_never_taken_for_deleted(world: World) -> None:
     await world.pass_()
     client_id = world.status()["clientId"]

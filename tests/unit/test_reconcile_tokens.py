@@ -385,6 +385,19 @@ async def test_a_token_gone_from_astra_past_its_max_expiry_is_recorded_expired_n
     assert "max expiry had passed" in (record.reason or "")
 
 
+async def test_a_token_astra_expired_at_its_whole_second_is_recorded_expired_not_deleted(world: World) -> None:
+    """Astra is given the max expiry to the second: minted at .7 s, the token is gone 0.7 s before
+    the record's own figure, and a revocation then (a rotation's grace ends at the max expiry) finds
+    it gone. Nobody deleted it."""
+    world.clock.advance(0.7)
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    world.clock.advance(world.ledger.records(ORG_ID)[client_id].max_expires_at - world.clock() - timedelta(seconds=0.3))
+    assert not world.astra.valid(client_id)
+    await delete_token(world.deps, world.body(), world.events)
+    assert world.ledger.records(ORG_ID)[client_id].state is RecordState.EXPIRED
+
+
 async def test_a_restart_reads_the_token_from_its_credentials_and_republishes_nothing(world: World) -> None:
     await world.pass_()
     secret = world.kube.secrets[(NS, "app")]

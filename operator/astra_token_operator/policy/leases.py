@@ -253,6 +253,17 @@ def renew_with_increment(now: datetime, lease: Lease, increment: Duration) -> Re
     return Renewed(renewed, capped_at_max=wanted > lease.max_expires_at)
 
 
+# How far Astra's clock may run ahead of ours when it applies a token's own expiry.
+ASTRA_CLOCK_SKEW = timedelta(seconds=5)
+
+
+def taken_by_its_own_expiry(max_expires_at: datetime, now: datetime) -> bool:
+    """Whether Astra's own ``tokenExpiry`` may have removed a token by ``now``. Astra was told
+    ``max_expires_at`` to the second (the fraction dropped, so up to a second earlier), and its
+    clock is not ours: a token gone a moment before our figure expired, nobody deleted it."""
+    return _aware("now", now) >= _aware("max_expires_at", max_expires_at).replace(microsecond=0) - ASTRA_CLOCK_SKEW
+
+
 def superseded_revoke_at(published_at: datetime, grace: Duration, old_lease: Lease) -> datetime:
     """When to revoke a rotated-out token: after the grace period, never past its own max expiry."""
     grace = _duration("rotation grace period", grace, allow_zero=True)

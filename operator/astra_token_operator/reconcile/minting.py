@@ -30,6 +30,7 @@ from astra_token_operator.astra import (
 )
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.lifecycle_log import log_action, warn_action
+from astra_token_operator.policy.leases import taken_by_its_own_expiry
 from astra_token_operator.policy.markers import format_marker
 from astra_token_operator.policy.token_plan import Blocked
 from astra_token_operator.reconcile.errors import PassBlocked, StaleFacts
@@ -265,7 +266,7 @@ async def revoke_and_record(deps: Deps, client: AstraPort, found: VersionedRecor
         outcome = await client.revoke_token(record.client_id)
         gone = outcome is RevokeOutcome.ALREADY_GONE
         now = deps.clock()
-        if gone and state is RecordState.REVOKED and now >= record.max_expires_at:
+        if gone and state is RecordState.REVOKED and taken_by_its_own_expiry(record.max_expires_at, now):
             state, reason = RecordState.EXPIRED, f"{reason} (already gone from Astra: its max expiry had passed)"
         elif gone and state is RecordState.REVOKED:
             state, reason = RecordState.DELETED_EXTERNALLY, f"{reason} (already gone from Astra)"

@@ -23,6 +23,7 @@ from astra_token_operator.astra import AstraError, RevokeOutcome, TokenInfo
 from astra_token_operator.kube import KubeError
 from astra_token_operator.lifecycle_log import log_action, warn_action
 from astra_token_operator.models import Condition, SweepStatus
+from astra_token_operator.policy.leases import taken_by_its_own_expiry
 from astra_token_operator.policy.sweep_plan import (
     Act,
     Found,
@@ -300,13 +301,21 @@ class _Sweep:
             found = await deps.ledger.read_record(org_id, act.client_id)
             if found is None or found.record.state is not RecordState.ACTIVE:
                 return
-            reason = ("deleted in Astra outside the operator: Astra no longer lists it and refuses its own "
-                      "credentials")
-            gone = found.record.revoked(at=deps.clock(), actor=Principal.operator(), reason=reason,
-                                        state=RecordState.DELETED_EXTERNALLY, action=RecordAction.DELETED_EXTERNALLY)
+            now = deps.clock()
+            if taken_by_its_own_expiry(found.record.max_expires_at, now):
+                # Astra's own tokenExpiry took it (the operator was away when it was due to rotate).
+                reason = "expired in Astra at its max expiry: Astra no longer lists it and refuses its own credentials"
+                state, action, what = RecordState.EXPIRED, RecordAction.EXPIRED, "sweep-expired"
+            else:
+                reason = ("deleted in Astra outside the operator: Astra no longer lists it and refuses its own "
+                          "credentials")
+                state, action = RecordState.DELETED_EXTERNALLY, RecordAction.DELETED_EXTERNALLY
+                what = "sweep-deleted-externally"
+            gone = found.record.revoked(at=now, actor=Principal.operator(), reason=reason, state=state, action=action)
             await deps.ledger.write_record(gone, expected_version=found.version)
-        self.deleted.append(act.client_id)
-        warn_action("sweep-deleted-externally", org=org_id, role=act.slot.role_name,
+        if state is RecordState.DELETED_EXTERNALLY:
+            self.deleted.append(act.client_id)
+        warn_action(what, org=org_id, role=act.slot.role_name,
                     logical_name=act.slot.logical_name, client_id=act.client_id,
                     namespace=act.slot.owner.namespace, name=act.slot.owner.name, message=reason)
         deps.runtime.ledger_changed(uid)  # its daemon reads the ledger again and mints a replacement
