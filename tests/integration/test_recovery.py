@@ -6,9 +6,13 @@ its port still held (the previous pod not gone yet) serves as soon as it is free
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -100,6 +104,23 @@ def test_tokens_deleted_as_the_operator_starts_are_revoked_without_calling_their
     assert not [line for line in said if "abandon" in line], "abandoning a token was advised"
 
 
+@contextlib.contextmanager
+def held_port() -> Iterator[int]:
+    """A loopback port another process listens on (as the previous operator pod did), until the block ends."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+def readiness(operator: OperatorProcess) -> int:
+    try:
+        with urllib.request.urlopen(f"{operator.ops_url}/readyz", timeout=5) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
 def test_a_start_that_finds_its_port_still_held_serves_and_mints_as_soon_as_the_port_is_free(
     cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, fake_astra: FakeAstraThread,
     operator: OperatorProcess,
@@ -111,19 +132,13 @@ def test_a_start_that_finds_its_port_still_held_serves_and_mints_as_soon_as_the_
     before = cluster.wait_ready("astratokens", "before", namespace)["status"]["clientId"]
     operator.stop()
     log_mark = len(operator.log_text())
-    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with held_port() as port:
         operator.start(extra_env={"ASTRA_OPERATOR_METRICS_PORT": str(port)}, wait=False)
         operator.metrics_port = port
         operator.wait_for_log(f"cannot listen on 127.0.0.1:{port} yet", timeout=30)
         # The other start-up steps run meanwhile; the port is then given up.
         wait_for(lambda: "this cluster's id" in operator.log_text()[log_mark:], timeout=30,
                  what="the cluster's id resolved while the port is held")
-    finally:
-        held.close()
     try:
         operator.wait_ready(timeout=30)
         cluster.must_apply(token_manifest("after", namespace, test_org.name, test_role))
@@ -135,3 +150,29 @@ def test_a_start_that_finds_its_port_still_held_serves_and_mints_as_soon_as_the_
         assert all("retrying in 2 s" in line for line in retried), retried
     finally:
         operator.restart()
+
+
+def test_a_start_that_finds_its_webhook_port_held_serves_admission_as_soon_as_it_is_free(
+    cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, operator: OperatorProcess,
+) -> None:
+    """Kopf ends the whole operator when its webhook server cannot bind; the operator tries the port
+    again every 2 s instead, not ready meanwhile, and admits AstraTokens once it serves."""
+    operator.stop()
+    log_mark = len(operator.log_text())
+    with held_port() as port:
+        operator.start(extra_env={"ASTRA_OPERATOR_WEBHOOK_PORT": str(port)}, wait=False)
+        said = f"cannot listen for admission reviews on 127.0.0.1:{port} yet"
+        wait_for(lambda: operator.log_text()[log_mark:].count(said) >= 2, timeout=30,
+                 what="a second try while the port is held")
+        assert operator.alive(), operator.log_text()[log_mark:][-2000:]
+        assert readiness(operator) == 503
+    try:
+        operator.wait_ready(timeout=30)  # serving, and both webhook configurations point at it
+        cluster.must_apply(token_manifest("admitted", namespace, test_org.name, test_role))
+        cluster.wait_ready("astratokens", "admitted", namespace, timeout=30)
+        retried = [line for line in operator.log_text()[log_mark:].splitlines() if "admission reviews" in line]
+        assert len(retried) >= 2
+        assert all("retrying in 2 s" in line for line in retried), retried
+    finally:
+        operator.restart()
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,11 +33,43 @@ def _die_with_parent() -> None:
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+_LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port nobody listens on now, for a server started soon. Chosen below the kernel's
+    ephemeral range when there is room: a port from that range (what binding port 0 gives) may be
+    taken meanwhile as the local end of any outgoing connection (kubectl, the apiserver, a client of
+    another xdist worker), and the server then fails with EADDRINUSE. Random, and never handed out
+    twice by this process, so sessions side by side rarely pick the same one; when they do, the
+    bind check of the second sees the first once it listens."""
+    low, _ = _ephemeral_range()
+    if low - _LOWEST_PORT < 1_000:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            return port
+    for _ in range(1_000):
+        port = random.randrange(_LOWEST_PORT, low)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free loopback port between {_LOWEST_PORT} and {low}")
 
 
 class Child:

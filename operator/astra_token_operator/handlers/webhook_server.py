@@ -3,6 +3,10 @@ address the apiserver is told to call, and which requests it is sent."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
+import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,19 +19,36 @@ from astra_token_operator.certs import make_serving_certificate
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.policy.admission_rules import with_match_conditions
 
+BIND_RETRY_SECONDS = 2.0
+logger = logging.getLogger(__name__)
+
 
 class AnnouncingWebhookServer(kopf.WebhookServer):
     """Says when it serves (readiness): Kopf's server yields its client configuration once it
-    listens."""
+    listens. A port still held when it starts is tried again every 2 s: Kopf would end the whole
+    operator on it."""
 
     def __init__(self, *, on_serving: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.on_serving = on_serving
 
     async def __call__(self, fn: Any) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
-        async for client_config in super().__call__(fn):
-            self.on_serving()
-            yield dict(client_config)
+        while True:
+            served = False
+            try:
+                async for client_config in super().__call__(fn):
+                    served = True
+                    self.on_serving()
+                    yield dict(client_config)
+                return
+            except OSError as exc:
+                # The previous process (a force-deleted pod on the host network) may hold the port for
+                # a few seconds; so may a client's connection when the port is in the ephemeral range.
+                if served or exc.errno != errno.EADDRINUSE:
+                    raise
+                logger.warning("cannot listen for admission reviews on %s:%s yet (%s); retrying in %g s",
+                               self.addr or "*", self.port, os.strerror(exc.errno), BIND_RETRY_SECONDS)
+            await asyncio.sleep(BIND_RETRY_SECONDS)
 
 
 class ServiceWebhookServer(AnnouncingWebhookServer):
