@@ -19,6 +19,7 @@ from astra_token_operator.reconcile.ledger_view import ViewedLedger
 from astra_token_operator.reconcile.observer import IGNORE, Observer
 from astra_token_operator.reconcile.ports import Deps
 from astra_token_operator.reconcile.runtime import Runtime
+from astra_token_operator.reconcile.secret_census import run_census
 from astra_token_operator.vault import Ledger
 
 
@@ -32,21 +33,25 @@ class Assembly:
     metrics: OperatorMetrics | None
     server: OpsServer | None = None
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
+    _census: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        """The ops port (/metrics, /livez, /readyz) and the heartbeat; on the running event loop."""
+        """The ops port (/metrics, /livez, /readyz), the heartbeat and the Secret census; on the
+        running event loop."""
         config = self.deps.config
         self.server = OpsServer(config.metrics_listen_addr, config.metrics_port, self.health,
                                 self.metrics.registry if self.metrics is not None else None)
         self.server.start()
-        self._heartbeat = asyncio.get_running_loop().create_task(self.health.run(self.ledger.ping),
-                                                                 name="astra-heartbeat")
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.create_task(self.health.run(self.ledger.ping), name="astra-heartbeat")
+        self._census = loop.create_task(run_census(self.deps), name="secret-census")
 
     async def aclose(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        for task in (self._heartbeat, self._census):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.server is not None:
             self.server.stop()
         await self.astra.aclose_all()

@@ -145,8 +145,8 @@ def test_astra_refusing_a_create_reports_astra_error_without_a_retry_storm(
 
 
 def test_the_operator_lists_and_watches_only_the_secrets_it_manages(platform: Platform, operator: Any) -> None:
-    """Never all Secrets: every list/watch of Secrets the operator makes carries our label selector
-    (read from the apiserver's own audit log)."""
+    """Never all Secrets: every list/watch of Secrets the operator makes (Kopf's watch, the census)
+    carries our label selector (read from the apiserver's own audit log)."""
     import json
     from urllib.parse import parse_qs, urlsplit
 
@@ -158,9 +158,55 @@ def test_the_operator_lists_and_watches_only_the_secrets_it_manages(platform: Pl
         entries = [json.loads(line) for line in audit_log.read_text().splitlines() if line.strip()]
         return [e for e in entries
                 if e.get("objectRef", {}).get("resource") == "secrets" and e.get("verb") in ("list", "watch")
-                and e.get("userAgent", "").startswith("kopf")]
+                and e.get("userAgent", "").startswith(("kopf", "astra-token-operator/"))]
 
     requests = wait_for(operator_secret_collections, timeout=30, what="the operator's Secret watch in the audit log")
     for entry in requests:
         query = parse_qs(urlsplit(entry["requestURI"]).query)
         assert query.get("labelSelector") == ["astra-tokens.io/managed=true"], entry["requestURI"]
+
+
+def test_at_rest_secrets_are_checked_by_one_metadata_list_per_interval_never_a_get_each(
+    platform: Platform, cluster: Cluster, test_org: OrgHandle, test_role: str, namespace: str, operator: Any,
+) -> None:
+    """The safety net behind the Secret watch costs one list of the managed Secrets' metadata per
+    drift check interval, not a GET per token (10,000 GETs per interval at 10,000 tokens). Read from
+    the apiserver's own audit log."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    audit_log = platform.controlplane.audit_log
+    if audit_log is None:
+        pytest.skip("make e2e-kind: the kind cluster's apiserver writes no audit log this test can read")
+
+    def operator_requests(since: int) -> list[dict[str, Any]]:
+        with audit_log.open("rb") as log:
+            log.seek(since)
+            entries = [json.loads(line) for line in log.read().splitlines() if line.strip()]
+        return [e for e in entries if e.get("stage") == "ResponseComplete"
+                and e.get("userAgent", "").startswith("astra-token-operator/")]
+
+    operator.restart({"ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS": "4"})
+    try:
+        names = [f"rest-{n}" for n in range(3)]
+        for name in names:
+            cluster.must_apply(token_manifest(name, namespace, test_org.name, test_role))
+        for name in names:
+            cluster.wait_ready("astratokens", name, namespace)
+        mark = audit_log.stat().st_size
+
+        def census_lists() -> list[dict[str, Any]]:
+            return [e for e in operator_requests(mark) if e["verb"] == "list"
+                    and e["objectRef"].get("resource") == "secrets"]
+
+        lists = wait_for(lambda: len(found := census_lists()) >= 3 and found, timeout=30,
+                         what="three censuses of the managed Secrets")
+        for entry in lists:
+            query = parse_qs(urlsplit(entry["requestURI"]).query)
+            assert query.get("labelSelector") == ["astra-tokens.io/managed=true"], entry["requestURI"]
+        gets = [e["requestURI"] for e in operator_requests(mark)
+                if e["verb"] == "get" and e["objectRef"].get("resource") == "secrets"
+                and e["objectRef"].get("namespace") == namespace]
+        assert gets == []
+    finally:
+        operator.restart()

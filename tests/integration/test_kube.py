@@ -36,7 +36,9 @@ from astra_token_operator.kube import (
     OwnerReference,
     RetryPolicy,
     SecretSnapshot,
+    SecretVersion,
 )
+from astra_token_operator.kube import client as kube_client
 from testplatform.kube import KubeconfigFactory
 from testplatform.waiting import wait_for
 
@@ -165,6 +167,23 @@ async def test_created_secret_reads_back_decoded_and_owned(
     assert (ref.kind, ref.name, ref.controller, ref.block_owner_deletion) == ("ConfigMap", "owner", True, True)
     assert TOKEN not in repr(read)
     assert TOKEN not in str(read)
+
+
+async def test_secret_versions_are_listed_by_label_a_page_at_a_time_without_their_data(
+    kube: Kube, namespace: str, owner: OwnerReference, k8s_api: k8s.ApiClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = [await kube.create_secret(desired(namespace, owner, name=f"app-{n}")) for n in range(3)]
+    k8s.CoreV1Api(k8s_api).create_namespaced_secret(namespace, k8s.V1Secret(
+        metadata=k8s.V1ObjectMeta(name="not-ours"), string_data={"password": "hunter2"}))
+    monkeypatch.setattr(kube_client, "LIST_PAGE_SIZE", 2)  # three Secrets: two pages
+
+    listed = await kube.list_secret_versions("astra-tokens.io/managed=true", [namespace])
+    everywhere = await kube.list_secret_versions("astra-tokens.io/managed=true")
+
+    expected = {SecretVersion(namespace, s.name, s.resource_version) for s in made}
+    assert set(listed) == expected
+    assert expected <= set(everywhere)
+    assert not [v for v in everywhere if v.name == "not-ours"]
 
 
 async def test_reading_a_missing_secret_is_none(kube: Kube, namespace: str) -> None:

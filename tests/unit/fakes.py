@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from astra_token_operator.kube import (
     KubeConflict,
     KubeUnavailable,
     SecretSnapshot,
+    SecretVersion,
 )
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.records import (
@@ -420,6 +421,20 @@ class InMemoryKube:
     async def delete_secret(self, namespace: str, name: str, *, uid: str | None = None) -> bool:
         self.writes["delete secret"] += 1
         return self.secrets.pop((namespace, name), None) is not None
+
+    async def list_secret_versions(self, label_selector: str, namespaces: Iterable[str] = ()
+                                   ) -> list[SecretVersion]:
+        self.reads["list secrets"] += 1
+        key, _, value = label_selector.partition("=")
+        wanted = set(namespaces)
+        return [SecretVersion(s.namespace, s.name, s.resource_version) for s in self.secrets.values()
+                if s.labels.get(key) == value and (not wanted or s.namespace in wanted)]
+
+    def edit_secret(self, namespace: str, name: str, **changes: Any) -> None:
+        """Someone else changes the Secret (a new resourceVersion), unseen by any watch."""
+        found = self.secrets[(namespace, name)]
+        self.secrets[(namespace, name)] = found.model_copy(
+            update={**changes, "resource_version": str(next(self._versions))})
 
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         return self.secrets[(namespace, name)].data[key].get_secret_value()

@@ -15,7 +15,7 @@ from astra_token_operator.kube.errors import (
 )
 from astra_token_operator.kube.patches import WORKLOAD_KINDS, WorkloadKind
 from astra_token_operator.kube.retry import RetryPolicy
-from astra_token_operator.kube.secrets import DesiredSecret, OwnerReference, SecretSnapshot
+from astra_token_operator.kube.secrets import DesiredSecret, OwnerReference, SecretSnapshot, SecretVersion
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
@@ -35,5 +35,6 @@ __all__ = [
     "OwnerReference",
     "RetryPolicy",
     "SecretSnapshot",
+    "SecretVersion",
     "WorkloadKind",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ import kubernetes.client
 import kubernetes.config
 import urllib3
 
+from astra_token_operator import __version__
 from astra_token_operator.calls import CallListener, CallRecord, Outcome, ignore_calls
 from astra_token_operator.kube.access import AccessRequest, AccessVerdict
 from astra_token_operator.kube.errors import KubeError, KubeNotFound, KubeUnavailable, translate
@@ -40,7 +42,7 @@ from astra_token_operator.kube.patches import (
     status_patch,
 )
 from astra_token_operator.kube.retry import RetryPolicy, with_retries
-from astra_token_operator.kube.secrets import DesiredSecret, SecretSnapshot
+from astra_token_operator.kube.secrets import DesiredSecret, SecretSnapshot, SecretVersion
 from astra_token_operator.surface import GROUP, VERSION
 
 T = TypeVar("T")
@@ -50,6 +52,9 @@ logger = logging.getLogger("astra_token_operator.kube")
 DEFAULT_WORKERS = 16
 DEFAULT_TIMEOUT_SECONDS = 15.0
 LIST_PAGE_SIZE = 500  # objects per list request: bounds each answer, however many objects there are
+# A list answered as PartialObjectMetadataList: names and versions, never a Secret's data.
+USER_AGENT = f"astra-token-operator/{__version__}"
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 PATCHABLE_PARTS = frozenset({"metadata", "spec"})  # status has its own call, on the subresource
 
 
@@ -133,8 +138,10 @@ class Kube:
         limited to reconnects, and one pooled connection per worker."""
         configuration.retries = _transport_retries()
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, workers)
-        kube = cls(kubernetes.client.ApiClient(configuration), workers=workers,
-                   timeout_seconds=timeout_seconds, retry=retry, group=group, version=version, listener=listener)
+        api = kubernetes.client.ApiClient(configuration)
+        api.user_agent = USER_AGENT  # the apiserver's audit log names the operator, not the generated client
+        kube = cls(api, workers=workers, timeout_seconds=timeout_seconds, retry=retry, group=group,
+                   version=version, listener=listener)
         kube._owns_client = True
         return kube
 
@@ -304,6 +311,43 @@ class Kube:
         except KubeNotFound:
             return False
         return True
+
+    async def list_secret_versions(self, label_selector: str, namespaces: Iterable[str] = ()
+                                   ) -> list[SecretVersion]:
+        """The name and resourceVersion of every Secret matching ``label_selector``, in ``namespaces``
+        (cluster-wide when none are given), a page at a time. Read as metadata only: no Secret's
+        data crosses the wire or enters this process."""
+        core, timeout = self._core, self._timeout
+        found: list[SecretVersion] = []
+        scopes: list[str | None] = [*namespaces] or [None]
+        for namespace in scopes:
+            resume_at: str | None = None
+            while True:
+                def page(after: str | None = resume_at, where: str | None = namespace) -> dict[str, Any]:
+                    options: dict[str, Any] = {"label_selector": label_selector, "limit": LIST_PAGE_SIZE,
+                                               "_request_timeout": timeout, "_preload_content": False,
+                                               "_headers": {"Accept": METADATA_ONLY}}
+                    if after:
+                        options["_continue"] = after
+                    # Without preloading, the client returns the raw urllib3 response (its type says otherwise).
+                    response: Any = (core.list_secret_for_all_namespaces(**options) if where is None
+                                     else core.list_namespaced_secret(where, **options))
+                    answer = _mapping(json.loads(response.data))
+                    if answer.get("kind") != "PartialObjectMetadataList":
+                        raise TypeError(f"the apiserver answered a {answer.get('kind')} to a metadata-only list")
+                    return answer
+
+                listed = await self._call(page, operation="list", kind="Secret", namespace=namespace, name=None,
+                                          idempotent=True)
+                for item in listed.get("items") or []:
+                    metadata = item.get("metadata") or {}
+                    found.append(SecretVersion(namespace=metadata.get("namespace", ""),
+                                               name=metadata.get("name", ""),
+                                               resource_version=metadata.get("resourceVersion", "")))
+                resume_at = (listed.get("metadata") or {}).get("continue") or None
+                if resume_at is None:
+                    break
+        return found
 
     # --- custom objects -----------------------------------------------------------------------
 

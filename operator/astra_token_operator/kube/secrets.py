@@ -12,6 +12,7 @@ import binascii
 import copy
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -104,6 +105,15 @@ class DesiredSecret(BaseModel):
         if "immutable" in current:
             body["immutable"] = current["immutable"]
         return body
+
+
+@dataclass(frozen=True)
+class SecretVersion:
+    """A Secret's name and resourceVersion, as a metadata-only list gives them."""
+
+    namespace: str
+    name: str
+    resource_version: str
 
 
 class SecretSnapshot(BaseModel):

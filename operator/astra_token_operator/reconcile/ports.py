@@ -9,7 +9,7 @@ it looks up."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from astra_token_operator.astra import (
     TokenInfo,
 )
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.kube import AccessRequest, AccessVerdict, DesiredSecret, SecretSnapshot
+from astra_token_operator.kube import AccessRequest, AccessVerdict, DesiredSecret, SecretSnapshot, SecretVersion
 from astra_token_operator.kube.patches import WorkloadKind
 from astra_token_operator.reconcile.observer import IGNORE, Observer
 from astra_token_operator.reconcile.runtime import Runtime
@@ -116,6 +116,9 @@ class KubePort(Protocol):
     async def update_secret(self, desired: DesiredSecret, *, resource_version: str) -> SecretSnapshot: ...
 
     async def delete_secret(self, namespace: str, name: str, *, uid: str | None = None) -> bool: ...
+
+    async def list_secret_versions(self, label_selector: str, namespaces: Iterable[str] = ()
+                                   ) -> list[SecretVersion]: ...
 
     async def get_object(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from astra_token_operator.policy.secret_census import KnownSecret
 from astra_token_operator.reconcile.holders import Holders
 from astra_token_operator.reconcile.ledger_view import LedgerView
 from astra_token_operator.reconcile.restart_batches import RestartBatches
@@ -92,6 +93,24 @@ class Runtime:
             return
         state.secret_dirty = True
         self.wakeups.wake(owner_uid)
+
+    def known_secrets(self) -> list[KnownSecret]:
+        """The Secrets this process holds a current view of (the census compares them with the
+        cluster); one about to be looked at anyway is left out."""
+        return [KnownSecret(uid, seen.namespace, seen.name, seen.resource_version)
+                for uid, state in self._tokens.items()
+                if (seen := state.secret_seen) is not None and not state.secret_dirty]
+
+    def secret_unconfirmed(self, known: KnownSecret) -> bool:
+        """The census did not find the Secret as last seen: its owner looks at it now, unless this
+        process has read or written it since the census began (the list is older than that)."""
+        state = self._tokens.get(known.owner_uid)
+        seen = state.secret_seen if state is not None else None
+        if state is None or seen is None or seen.resource_version != known.resource_version:
+            return False
+        state.secret_dirty = True
+        self.wakeups.wake(known.owner_uid)
+        return True
 
     def spec_changed(self, uid: str, generation: int | None) -> None:
         """A new spec generation: the next pass runs now and looks at the Secret (spec.secret may

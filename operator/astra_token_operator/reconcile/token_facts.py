@@ -128,8 +128,8 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
         return replace(facts, ledger=LedgerUnreadable(str(exc), VAULT if isinstance(exc, VaultUnavailable)
                                                        else None)), context
     facts = replace(facts, ledger=ledger)
-    if publishable(ledger.current) and (state.secret_dirty or facts.drift_check_at is None
-                                        or now >= facts.drift_check_at):
+    if publishable(ledger.current) and (state.secret_dirty or state.secret_checked_at is None
+                                        or (facts.drift_check_at is not None and now >= facts.drift_check_at)):
         assert ledger.current is not None
         facts = replace(facts, secret=await secret_facts(deps, context, ledger.current.record, state, now),
                         drift_check_at=_drift_check_at(deps, state, now))
@@ -244,8 +244,10 @@ def created_by(token: AstraToken) -> Principal | None:
 
 
 def _drift_check_at(deps: Deps, state: TokenState, now: datetime) -> datetime | None:
-    """When the Secret is looked at again without news (a safety net behind the watch)."""
-    if state.secret_checked_at is None:
+    """When the Secret is looked at again without news. Never while its version as last seen is
+    known: the census compares that with the cluster (reconcile/secret_census.py), the safety net
+    behind the watch. A Secret last found missing is looked for again after the interval."""
+    if state.secret_checked_at is None or state.secret_seen is not None:
         return None
     return state.secret_checked_at + timedelta(seconds=deps.config.drift_check_interval_seconds)
 
