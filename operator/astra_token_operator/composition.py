@@ -50,7 +50,8 @@ class Assembly:
         for task in (self._heartbeat, self._census):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # Whatever ended a task, the clients below are still closed.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         if self.server is not None:
             self.server.stop()

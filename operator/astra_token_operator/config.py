@@ -63,8 +63,9 @@ class OperatorConfig(BaseSettings):
 
     # Timers
     org_verify_interval_seconds: float = 300.0
-    # A safety net only: the label-selected Secret watch reports edits and deletions at once.
-    drift_check_interval_seconds: float = 600.0
+    # A safety net only: the label-selected Secret watch reports edits and deletions at once. The
+    # census of the managed Secrets runs this often (reconcile/secret_census.py).
+    drift_check_interval_seconds: float = Field(default=600.0, gt=0)
     intent_sweep_interval_seconds: float = 300.0
     # Restarts of one workload asked for by several tokens within this window are one restart.
     restart_window_seconds: float = 30.0

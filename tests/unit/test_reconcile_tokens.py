@@ -398,6 +398,27 @@ async def test_a_token_astra_expired_at_its_whole_second_is_recorded_expired_not
     assert world.ledger.records(ORG_ID)[client_id].state is RecordState.EXPIRED
 
 
+async def test_a_token_released_by_a_paused_replica_is_read_afresh_when_run_again(world: World) -> None:
+    """A peer ran it meanwhile (here: renewed it, and wrote the status): nothing this replica
+    remembered from before its pause is trusted."""
+    await world.pass_()
+    world.deps.runtime.release("uid-1")
+    peer = World()
+    peer.ledger, peer.kube, peer.astra = world.ledger, world.kube, world.astra  # the same systems
+    peer.clock.now = world.clock.now = world.clock() + 41 * M
+    peer.deps = peer._process()
+    await peer.pass_()  # the peer renews it
+    renewed = world.ledger.records(ORG_ID)[world.status()["clientId"]]
+    reads = world.ledger.calls["read-credentials"], world.kube.reads["secret"]
+
+    await world.pass_()
+
+    assert world.ledger.calls["read-credentials"] == reads[0] + 1  # the ledger read again
+    assert world.kube.reads["secret"] == reads[1] + 1  # and the Secret
+    assert world.ledger.records(ORG_ID)[renewed.client_id] == renewed  # no second renewal over the peer's
+    assert world.status()["renewals"] == 1
+
+
 async def test_a_restart_reads_the_token_from_its_credentials_and_republishes_nothing(world: World) -> None:
     await world.pass_()
     secret = world.kube.secrets[(NS, "app")]

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from test_reconcile_tokens import NS, World
 
 from astra_token_operator.config import OperatorConfig
-from astra_token_operator.kube import KubeUnavailable, SecretVersion
+from astra_token_operator.kube import KubeForbidden, KubeUnavailable, SecretSnapshot, SecretVersion
 from astra_token_operator.policy.secret_census import KnownSecret, unconfirmed
 from astra_token_operator.reconcile.secret_census import run_census, take_census
 
@@ -106,9 +106,55 @@ async def test_watching_some_namespaces_the_census_lists_only_those_holding_its_
     assert listed == [[NS]]
 
 
+async def test_a_namespace_that_cannot_be_listed_leaves_the_others_compared() -> None:
+    world = World(OperatorConfig(namespaces=["team-*"]))
+    await world.pass_()
+    world.kube.edit_secret(NS, "app", annotations={"edited": "yes"})
+    elsewhere = world.deps.runtime.token("uid-2")  # a token whose Secret lives where a Role was removed
+    elsewhere.secret_seen = SecretSnapshot(namespace="team-b", name="db", uid="s-2", resource_version="1")
+    elsewhere.secret_dirty = False
+    list_versions = world.kube.list_secret_versions
+
+    async def forbidden_in_team_b(label_selector: str, namespaces: Iterable[str] = ()) -> list[SecretVersion]:
+        if "team-b" in namespaces:
+            raise KubeForbidden("list Secret: forbidden", operation="list", kind="Secret", namespace="team-b")
+        return await list_versions(label_selector, namespaces)
+
+    world.kube.list_secret_versions = forbidden_in_team_b  # type: ignore[method-assign]
+    assert await take_census(world.deps) == 1  # team-a's edit found
+    assert not elsewhere.secret_dirty  # team-b's Secret is not taken for gone: compared next time
+
+
+async def run_until_sleep(world: World, count: int) -> list[float]:
+    """Run the census loop until its ``count``-th sleep; the sleeps it asked for."""
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == count:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await run_census(world.deps, sleep=sleep)
+    return sleeps
+
+
+async def test_the_census_outlives_any_failure(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    await world.pass_()
+
+    async def broken(label_selector: str, namespaces: Iterable[str] = ()) -> list[SecretVersion]:
+        raise RuntimeError("a bug")
+
+    world.kube.list_secret_versions = broken  # type: ignore[method-assign]
+    sleeps = await run_until_sleep(world, 3)
+    assert len(sleeps) == 3  # two censuses failed, and the loop went on
+    told = [r.getMessage() for r in caplog.records if "the census failed (RuntimeError)" in r.getMessage()]
+    assert len(told) == 2
+    assert not [m for m in told if "a bug" in m]  # the type alone: a message could hold anything
+
+
 async def test_the_census_runs_every_interval_and_outlives_a_failed_list(world: World) -> None:
     await world.pass_()
-    sleeps: list[float] = []
     original = world.kube.list_secret_versions
     failures = [KubeUnavailable("list Secret: the apiserver is unreachable", operation="list", kind="Secret")]
 
@@ -117,14 +163,8 @@ async def test_the_census_runs_every_interval_and_outlives_a_failed_list(world: 
             raise failures.pop()
         return await original(label_selector, namespaces)
 
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        if len(sleeps) == 4:
-            raise asyncio.CancelledError
-
     world.kube.list_secret_versions = flaky  # type: ignore[method-assign]
-    with pytest.raises(asyncio.CancelledError):
-        await run_census(world.deps, sleep=sleep)
+    sleeps = await run_until_sleep(world, 4)
     assert 300 <= sleeps[0] <= 600  # the first after part of an interval: replicas and restarts spread
     assert sleeps[1:] == [600, 600, 600]
     assert world.kube.reads["list secrets"] == 2  # the failed census was told and the next ones ran

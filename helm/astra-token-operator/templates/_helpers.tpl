@@ -87,8 +87,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* Rules on namespaced objects: granted cluster-wide, or per namespace with watchNamespaces. */}}
 {{- define "ato.namespacedRules" -}}
 # Token Secrets live in the tenants' namespaces. RBAC cannot filter by label: list/watch are only
-# ever sent with labelSelector astra-tokens.io/managed=true, and other Secrets (root tokens, drift
-# checks) are read one by one with get.
+# ever sent with labelSelector astra-tokens.io/managed=true (the watch, and the census of their
+# metadata behind it), and other Secrets (root tokens) are read one by one with get.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, delete]

@@ -66,6 +66,8 @@ async def token_daemon(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonSto
     finally:
         # Deleted, or this replica paused for a peer: its figures for the token are no longer current.
         deps.observer.token_forgotten(uid)
+        if not meta.get("deletionTimestamp"):  # the finalizer still needs what a deletion knows
+            deps.runtime.release(uid)
 
 
 def drop_managed_fields(event: kopf.RawEvent) -> None:

@@ -52,6 +52,12 @@ class Runtime:
         self._tokens.pop(uid, None)
         self.wakeups.unregister(uid)
 
+    def release(self, uid: str) -> None:
+        """This replica stops running the token without its deletion (paused for a peer, or
+        exiting): what it knew (the ledger, the Secret, its own last writes) may be stale by the time
+        it runs the token again, as the peer may renew, rotate or restore meanwhile. Dropped."""
+        self._tokens.pop(uid, None)
+
     def active_tokens(self, *, org_id: str | None = None, role_name: str | None = None) -> int:
         """Tokens this process holds active, for the orgs' and roles' status."""
         count = 0
