@@ -52,8 +52,8 @@ logger = logging.getLogger("astra_token_operator.kube")
 DEFAULT_WORKERS = 16
 DEFAULT_TIMEOUT_SECONDS = 15.0
 LIST_PAGE_SIZE = 500  # objects per list request: bounds each answer, however many objects there are
-# A list answered as PartialObjectMetadataList: names and versions, never a Secret's data.
 USER_AGENT = f"astra-token-operator/{__version__}"
+# A list answered as PartialObjectMetadataList: names and versions, never a Secret's data.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 PATCHABLE_PARTS = frozenset({"metadata", "spec"})  # status has its own call, on the subresource
 
