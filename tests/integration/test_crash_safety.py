@@ -40,10 +40,19 @@ def assert_exactly_one_live_token(cluster: Cluster, fake: FakeAstraThread, hvac_
     assert live_for_owner == [status["clientId"]]
     assert cluster.secret_data(name, namespace)["clientId"] == status["clientId"]
     assert ledger_state(hvac_client, org.org_id, status["clientId"]) == "active"
-    # Astra holds no live token the ledger does not know (the org's admin token aside).
-    unknown = [v.client_id for v in views if v.state == "valid" and not v.is_admin
-               and ledger_state(hvac_client, org.org_id, v.client_id) not in ("active", "superseded")]
-    assert unknown == []
+    # Astra holds no live token the ledger does not know (the org's admin token aside). Other
+    # tokens of the org may be rotating (a short-ttl role): a mint in flight has its token in Astra a
+    # moment before its record, so only one still unknown after a while is a leak.
+
+    def unknown() -> list[str]:
+        return [f"{v.client_id} ({v.description})" for v in fake.tokens(org.org_id) if v.state == "valid"
+                and not v.is_admin
+                and ledger_state(hvac_client, org.org_id, v.client_id) not in ("active", "superseded")]
+
+    deadline = time.monotonic() + 15
+    while (left := unknown()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == []
 
 
 @pytest.fixture
