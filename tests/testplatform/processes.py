@@ -35,6 +35,9 @@ def _die_with_parent() -> None:
 
 _LOWEST_PORT = 10_000
 _handed_out: set[int] = set()
+# Its own source: a test that seeds the random module (as hypothesis does while it runs) must never
+# make two xdist workers draw the same ports.
+_PICK = random.SystemRandom()
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -50,8 +53,9 @@ def free_port() -> int:
     ephemeral range when there is room: a port from that range (what binding port 0 gives) may be
     taken meanwhile as the local end of any outgoing connection (kubectl, the apiserver, a client of
     another xdist worker), and the server then fails with EADDRINUSE. Random, and never handed out
-    twice by this process, so sessions side by side rarely pick the same one; when they do, the
-    bind check of the second sees the first once it listens."""
+    twice by this process, so sessions side by side rarely pick the same one (a source of its own:
+    never the test run's seeded one); when they do, the bind check of the second sees the first once
+    it listens."""
     low, _ = _ephemeral_range()
     if low - _LOWEST_PORT < 1_000:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -59,7 +63,7 @@ def free_port() -> int:
             port: int = sock.getsockname()[1]
             return port
     for _ in range(1_000):
-        port = random.randrange(_LOWEST_PORT, low)
+        port = _PICK.randrange(_LOWEST_PORT, low)
         if port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
