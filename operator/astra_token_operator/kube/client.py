@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -317,37 +317,45 @@ class Kube:
         """The name and resourceVersion of every Secret matching ``label_selector``, in ``namespaces``
         (cluster-wide when none are given), a page at a time. Read as metadata only: no Secret's
         data crosses the wire or enters this process."""
-        core, timeout = self._core, self._timeout
+        core = self._core
         found: list[SecretVersion] = []
         scopes: list[str | None] = [*namespaces] or [None]
         for namespace in scopes:
-            resume_at: str | None = None
-            while True:
-                def page(after: str | None = resume_at, where: str | None = namespace) -> dict[str, Any]:
-                    options: dict[str, Any] = {"label_selector": label_selector, "limit": LIST_PAGE_SIZE,
-                                               "_request_timeout": timeout, "_preload_content": False,
-                                               "_headers": {"Accept": METADATA_ONLY}}
-                    if after:
-                        options["_continue"] = after
-                    # Without preloading, the client returns the raw urllib3 response (its type says otherwise).
-                    response: Any = (core.list_secret_for_all_namespaces(**options) if where is None
-                                     else core.list_namespaced_secret(where, **options))
-                    answer = _mapping(json.loads(response.data))
-                    if answer.get("kind") != "PartialObjectMetadataList":
-                        raise TypeError(f"the apiserver answered a {answer.get('kind')} to a metadata-only list")
-                    return answer
+            def page(options: dict[str, Any], where: str | None = namespace) -> dict[str, Any]:
+                # Without preloading, the client returns the raw urllib3 response (its type says otherwise).
+                options = {**options, "_preload_content": False, "_headers": {"Accept": METADATA_ONLY}}
+                response: Any = (core.list_secret_for_all_namespaces(**options) if where is None
+                                 else core.list_namespaced_secret(where, **options))
+                answer = _mapping(json.loads(response.data))
+                if answer.get("kind") != "PartialObjectMetadataList":
+                    raise TypeError(f"the apiserver answered a {answer.get('kind')} to a metadata-only list")
+                return answer
 
-                listed = await self._call(page, operation="list", kind="Secret", namespace=namespace, name=None,
-                                          idempotent=True)
-                for item in listed.get("items") or []:
-                    metadata = item.get("metadata") or {}
-                    found.append(SecretVersion(namespace=metadata.get("namespace", ""),
-                                               name=metadata.get("name", ""),
-                                               resource_version=metadata.get("resourceVersion", "")))
-                resume_at = (listed.get("metadata") or {}).get("continue") or None
-                if resume_at is None:
-                    break
+            async for item in self._paged(page, label_selector, kind="Secret", namespace=namespace):
+                metadata = item.get("metadata") or {}
+                found.append(SecretVersion(namespace=metadata.get("namespace", ""), name=metadata.get("name", ""),
+                                           resource_version=metadata.get("resourceVersion", "")))
         return found
+
+    async def _paged(self, fetch: Callable[[dict[str, Any]], dict[str, Any]], label_selector: str | None, *,
+                     kind: str, namespace: str | None) -> AsyncIterator[dict[str, Any]]:
+        """The items of a list, read ``LIST_PAGE_SIZE`` at a time: ``fetch`` gets the call's options
+        (limit, selector, continue token, timeout). Each page is its own GET, retried on its own: a
+        retry never re-reads the pages before it."""
+        resume_at: str | None = None
+        while True:
+            options: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "_request_timeout": self._timeout}
+            if label_selector:
+                options["label_selector"] = label_selector
+            if resume_at:
+                options["_continue"] = resume_at
+            listed = await self._call(functools.partial(fetch, options), operation="list", kind=kind,
+                                      namespace=namespace, name=None, idempotent=True)
+            for item in listed.get("items") or []:
+                yield _mapping(item)
+            resume_at = (listed.get("metadata") or {}).get("continue") or None
+            if resume_at is None:
+                return
 
     # --- custom objects -----------------------------------------------------------------------
 
@@ -375,30 +383,14 @@ class Kube:
         """The custom objects of ``plural`` (cluster-wide when ``namespace`` is
         None) matching ``label_selector`` ("key=value,other"), read a page at a
         time. KubeNotFound if the resource type is not served."""
-        group, version, timeout = self.group, self.version, self._timeout
-        objects = self._objects
-        found: list[dict[str, Any]] = []
-        resume_at: str | None = None
-        while True:
-            def page(after: str | None = resume_at) -> dict[str, Any]:
-                options: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "_request_timeout": timeout}
-                if label_selector:
-                    options["label_selector"] = label_selector
-                if after:
-                    options["_continue"] = after
-                if namespace is None:
-                    listed = objects.list_cluster_custom_object(group, version, plural, **options)
-                else:
-                    listed = objects.list_namespaced_custom_object(group, version, namespace, plural, **options)
-                return _mapping(listed)
+        group, version, objects = self.group, self.version, self._objects
 
-            # Each page is its own GET, retried on its own: a retry never re-reads the pages before it.
-            listed = await self._call(page, operation="list", kind=plural, namespace=namespace, name=None,
-                                      idempotent=True)
-            found.extend(_mapping(item) for item in listed.get("items") or [])
-            resume_at = (listed.get("metadata") or {}).get("continue") or None
-            if resume_at is None:
-                return found
+        def page(options: dict[str, Any]) -> dict[str, Any]:
+            if namespace is None:
+                return _mapping(objects.list_cluster_custom_object(group, version, plural, **options))
+            return _mapping(objects.list_namespaced_custom_object(group, version, namespace, plural, **options))
+
+        return [item async for item in self._paged(page, label_selector, kind=plural, namespace=namespace)]
 
     async def create_object(
         self, plural: str, body: dict[str, Any], namespace: str | None = None

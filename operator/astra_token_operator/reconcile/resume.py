@@ -11,7 +11,7 @@ from typing import Any
 from astra_token_operator.durations import parse_duration
 from astra_token_operator.lifecycle_log import debug_action
 from astra_token_operator.models import AstraToken
-from astra_token_operator.policy.leases import LeaseError, renewal_policy
+from astra_token_operator.policy.leases import LeaseError
 from astra_token_operator.policy.resume import arm_from_status
 from astra_token_operator.reconcile.observer import TokenView
 from astra_token_operator.reconcile.ports import Deps
@@ -54,9 +54,6 @@ def _renew_before(deps: Deps, token: AstraToken) -> float | None:
     if role is None:
         return None
     try:
-        policy = renewal_policy(role_ttl=role.ttl, role_max_ttl=role.max_ttl, token_ttl=token.spec.ttl,
-                                renew_before=token.spec.renew_before,
-                                rotation_grace_period=token.spec.rotation_grace_period)
+        return role.renewal_policy_for(token.spec).renew_before.total_seconds()
     except (LeaseError, ValueError):
         return None
-    return policy.renew_before.total_seconds()

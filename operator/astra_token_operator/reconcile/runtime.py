@@ -114,8 +114,7 @@ class Runtime:
         seen = state.secret_seen if state is not None else None
         if state is None or seen is None or seen.resource_version != known.resource_version:
             return False
-        state.secret_dirty = True
-        self.wakeups.wake(known.owner_uid)
+        self.secret_changed(known.owner_uid)
         return True
 
     def spec_changed(self, uid: str, generation: int | None) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from astra_token_operator.kube import SecretSnapshot
 from astra_token_operator.models import AstraToken
-from astra_token_operator.policy.leases import LeaseError, RenewalPolicy, renewal_policy
+from astra_token_operator.policy.leases import LeaseError, RenewalPolicy
 from astra_token_operator.policy.tenancy import namespace_verdict
 from astra_token_operator.policy.token_plan import (
     LedgerFacts,
@@ -105,8 +105,7 @@ async def gather(deps: Deps, token: AstraToken, state: TokenState, facts: TokenF
         role_allowed=role_state.allowed_namespaces)
     problem = None if verdict.allowed else verdict.reason
     try:
-        policy = renewal_policy(role_ttl=role_state.ttl, role_max_ttl=role_state.max_ttl, token_ttl=spec.ttl,
-                                renew_before=spec.renew_before, rotation_grace_period=spec.rotation_grace_period)
+        policy = role_state.renewal_policy_for(spec)
     except (LeaseError, ValueError) as exc:
         return replace(facts, namespace_problem=problem, policy_problem=str(exc)), None
     identity = TokenIdentity(

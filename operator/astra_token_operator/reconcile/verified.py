@@ -21,7 +21,8 @@ from typing import TypeVar
 from pydantic import SecretStr
 
 from astra_token_operator.astra import AstraClientSettings
-from astra_token_operator.models import AstraOrgSpec
+from astra_token_operator.models import AstraOrgSpec, AstraTokenSpec
+from astra_token_operator.policy.leases import RenewalPolicy, renewal_policy
 from astra_token_operator.policy.token_plan import Presence
 
 T = TypeVar("T")
@@ -56,6 +57,12 @@ class RoleState:
     ttl: timedelta = timedelta(hours=24)
     max_ttl: timedelta = timedelta(hours=24)
     allowed_namespaces: tuple[str, ...] | None = None
+
+    def renewal_policy_for(self, spec: AstraTokenSpec) -> RenewalPolicy:
+        """A token's renewal policy: its spec resolved against this role (LeaseError or ValueError
+        when they do not fit together)."""
+        return renewal_policy(role_ttl=self.ttl, role_max_ttl=self.max_ttl, token_ttl=spec.ttl,
+                              renew_before=spec.renew_before, rotation_grace_period=spec.rotation_grace_period)
 
 
 class Verified:
