@@ -332,6 +332,7 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
     must = [
         ("list", "secrets", "--all-namespaces"),
         ("create", "secrets", "-n", "default"),
+        ("patch", "secrets", "-n", "default"),  # a renewal writes its Secret as a patch over what it last saw
         ("patch", "astratokens.astra-tokens.io", "--subresource=status", "-n", "default"),
         ("patch", f"validatingwebhookconfigurations/{configuration}"),
         ("patch", f"clusterkopfpeerings.kopf.dev/{release.fullname}"),
@@ -349,7 +350,7 @@ def test_service_account_cannot_do_what_the_operator_never_does(release: Release
         ("patch", "pods", "-n", "default"),  # injection happens at admission, not by writing pods
         ("get", "configmaps", "-n", "kube-system"),
         ("update", "deployments", "-n", "default"),  # a rollout restart is a patch, nothing more
-        ("patch", "secrets", "-n", "default"),
+        ("update", "secrets", "-n", "default"),  # never a whole-object write
         ("create", "astraorgs.astra-tokens.io"),
         ("patch", "validatingwebhookconfigurations/someone-elses"),
         ("delete", f"validatingwebhookconfigurations/{configuration}"),

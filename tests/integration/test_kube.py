@@ -216,7 +216,7 @@ async def test_update_replaces_data_and_keeps_what_others_added(
 
     rotated = desired(namespace, owner, data={"token": TOKEN + "-rotated", "orgId": "org-1"},
                       labels={"astra-tokens.io/org": "org-1", "astra-tokens.io/client-id": "c2"})
-    updated = await kube.update_secret(rotated, resource_version=current.resource_version)
+    updated = await kube.update_secret(rotated, current=current)
 
     assert updated.matches(rotated)
     assert set(updated.data) == {"token", "orgId"}  # data is replaced whole: clientSecret is gone
@@ -235,8 +235,7 @@ async def test_update_from_a_stale_resource_version_conflicts(
     assert kubectl("label", "secret", "app-token", "-n", namespace, "touched=yes").returncode == 0
 
     with pytest.raises(KubeConflict) as raised:
-        await kube.update_secret(desired(namespace, owner, data={"token": "new"}),
-                                 resource_version=created.resource_version)
+        await kube.update_secret(desired(namespace, owner, data={"token": "new"}), current=created)
     assert raised.value.status == 409
     left = await kube.read_secret(namespace, "app-token")
     assert left is not None
@@ -249,7 +248,7 @@ async def test_updating_a_deleted_secret_raises_not_found(
     created = await kube.create_secret(desired(namespace, owner))
     assert await kube.delete_secret(namespace, "app-token")
     with pytest.raises(KubeNotFound):
-        await kube.update_secret(desired(namespace, owner), resource_version=created.resource_version)
+        await kube.update_secret(desired(namespace, owner), current=created)
 
 
 async def test_delete_with_another_objects_uid_is_refused(
@@ -303,7 +302,7 @@ async def test_outside_edits_show_as_drift_by_key_name_only(
     ]
     assert not any("AstraCS" in line for line in found.drift(want))
 
-    repaired = await kube.update_secret(want, resource_version=found.resource_version)
+    repaired = await kube.update_secret(want, current=found)
     assert repaired.drift(want) == []
     assert repaired.labels["team"] == "payments"
 

@@ -410,10 +410,10 @@ class InMemoryKube:
         snapshot = self.secrets[(desired.namespace, desired.name)] = self._snapshot(desired)
         return snapshot
 
-    async def update_secret(self, desired: DesiredSecret, *, resource_version: str) -> SecretSnapshot:
+    async def update_secret(self, desired: DesiredSecret, *, current: SecretSnapshot) -> SecretSnapshot:
         self.writes["update secret"] += 1
         found = self.secrets.get((desired.namespace, desired.name))
-        if found is None or found.resource_version != resource_version:
+        if found is None or found.resource_version != current.resource_version:
             raise KubeConflict("the Secret changed", operation="update", kind="secrets")
         snapshot = self.secrets[(desired.namespace, desired.name)] = self._snapshot(desired)
         return snapshot

@@ -73,8 +73,8 @@ def test_create_body_carries_owner_labels_annotations_and_type() -> None:
     assert set(body["data"]) == {"token", "clientId", "note"}
 
 
-def test_update_body_replaces_data_sets_ours_and_keeps_what_others_added() -> None:
-    current: dict[str, Any] = {
+def test_update_patch_replaces_data_sets_ours_and_leaves_what_others_added() -> None:
+    current = SecretSnapshot.from_api({
         "metadata": {
             "name": "app", "namespace": "team-a", "uid": "secret-uid", "resourceVersion": "50",
             "labels": {"team": "payments", "astra-tokens.io/client-id": "old"},
@@ -84,26 +84,20 @@ def test_update_body_replaces_data_sets_ours_and_keeps_what_others_added() -> No
                 {"apiVersion": "astra-tokens.io/v1alpha1", "kind": "AstraToken", "name": "app", "uid": "uid-1",
                  "controller": False},
             ],
-            "finalizers": ["example.com/keep"],
-            "managedFields": [{"manager": "kubectl"}],
         },
         "data": {"stale": b64("x"), "token": b64("old")},
-        "immutable": False,
-    }
-    body = want().replacing(current, resource_version="42")
+    })
+    body = want().patching(current)
     meta = body["metadata"]
 
-    assert meta["resourceVersion"] == "42"  # the caller's: the apiserver refuses if it moved on
-    assert meta["uid"] == "secret-uid"
-    assert meta["finalizers"] == ["example.com/keep"]
-    assert "managedFields" not in meta
-    assert meta["labels"] == {"team": "payments", "astra-tokens.io/client-id": "c1", "astra-tokens.io/org": "acme"}
-    assert meta["annotations"] == {"reloader/match": "true", "astra-tokens.io/lease-id": "astra-tokens/o/c1"}
-    assert [ref["uid"] for ref in meta["ownerReferences"]] == ["other-uid", "uid-1"]
-    assert meta["ownerReferences"][1]["controller"] is True
-    assert body["data"] == want().encoded_data()  # data is replaced whole: "stale" is gone
-    assert body["immutable"] is False
-    assert current["metadata"]["labels"]["astra-tokens.io/client-id"] == "old"  # the input is untouched
+    assert meta["resourceVersion"] == "50"  # as last seen: the apiserver refuses if it moved on
+    # Only ours are named: a strategic merge patch leaves others' labels, annotations and owners.
+    assert meta["labels"] == {"astra-tokens.io/client-id": "c1", "astra-tokens.io/org": "acme"}
+    assert meta["annotations"] == {"astra-tokens.io/lease-id": "astra-tokens/o/c1"}
+    assert [(ref["uid"], ref["controller"]) for ref in meta["ownerReferences"]] == [("uid-1", True)]
+    # Data is replaced whole: the key that is not ours is removed, ours are set.
+    assert body["data"] == {"stale": None, **want().encoded_data()}
+    assert body["type"] == "Opaque"
 
 
 def test_snapshot_decodes_the_api_form() -> None:

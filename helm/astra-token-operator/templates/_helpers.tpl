@@ -91,7 +91,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 # metadata behind it), and other Secrets (root tokens) are read one by one with get.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Sidecar mode: pods are only ever listed and watched with labelSelector astra-tokens.io/inject=true
 # (RBAC cannot filter by label), and read one by one when a pod's AstraToken is deleted.
 - apiGroups: [""]

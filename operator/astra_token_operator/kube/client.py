@@ -34,6 +34,7 @@ from astra_token_operator.kube.patches import (
     ROLLOUT_GROUP,
     ROLLOUT_PLURAL,
     ROLLOUT_VERSION,
+    STRATEGIC_MERGE_PATCH,
     WORKLOAD_KINDS,
     WorkloadKind,
     metadata_patch,
@@ -279,22 +280,21 @@ class Kube:
                                    name=desired.name, idempotent=False, secrets=desired.secret_values())
         return SecretSnapshot.from_api(created)
 
-    async def update_secret(self, desired: DesiredSecret, *, resource_version: str) -> SecretSnapshot:
-        """Replace the Secret's data with ``desired``'s and set our labels,
-        annotations and owner reference (keeping those others added).
-        KubeConflict if the Secret is no longer at ``resource_version``;
-        KubeNotFound if it is gone."""
-        current = await self._read_secret_json(desired.namespace, desired.name)
-        body = desired.replacing(current, resource_version=resource_version)
+    async def update_secret(self, desired: DesiredSecret, *, current: SecretSnapshot) -> SecretSnapshot:
+        """Replace the Secret's data with ``desired``'s and set our labels, annotations and owner
+        reference (keeping those others added), as one patch over ``current`` (the Secret as last
+        read or written; nothing is read first). KubeConflict if the Secret is no longer at
+        ``current``'s resourceVersion; KubeNotFound if it is gone."""
+        body = desired.patching(current)
 
-        def replace() -> dict[str, Any]:
-            secret = _model(kubernetes.client.V1Secret, body)
-            return self._json(self._core.replace_namespaced_secret(
-                desired.name, desired.namespace, secret, _request_timeout=self._timeout))
+        def patch() -> dict[str, Any]:
+            return self._json(self._core.patch_namespaced_secret(
+                desired.name, desired.namespace, body, _content_type=STRATEGIC_MERGE_PATCH,
+                _request_timeout=self._timeout))
 
-        replaced = await self._call(replace, operation="update", kind="Secret", namespace=desired.namespace,
-                                    name=desired.name, idempotent=False, secrets=desired.secret_values())
-        return SecretSnapshot.from_api(replaced)
+        patched = await self._call(patch, operation="update", kind="Secret", namespace=desired.namespace,
+                                   name=desired.name, idempotent=False, secrets=desired.secret_values())
+        return SecretSnapshot.from_api(patched)
 
     async def delete_secret(self, namespace: str, name: str, *, uid: str | None = None) -> bool:
         """Delete the Secret; with ``uid``, only that very object (KubeConflict if

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 MERGE_PATCH = "application/merge-patch+json"
+# Lists with a merge key (a Secret's ownerReferences, by uid) merge instead of being replaced.
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "Rollout"]
 WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,32 +78,27 @@ class DesiredSecret(BaseModel):
             "data": self.encoded_data(),
         }
 
-    def replacing(self, current: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
-        """The body of an update (PUT) over ``current`` (the object as read).
+    def patching(self, current: SecretSnapshot) -> dict[str, Any]:
+        """The body of a strategic merge patch over ``current`` (the Secret as last read or written):
+        no read before the write.
 
-        ``data`` is replaced whole. Our labels, annotations and owner reference
-        are set; those others added are kept, as are finalizers and the rest of
-        the metadata. ``resource_version`` is the caller's: the apiserver
-        refuses the write with 409 if the object changed since."""
-        metadata = copy.deepcopy(dict(current.get("metadata") or {}))
-        metadata.pop("managedFields", None)  # absent: the apiserver keeps and updates its own
-        metadata["name"] = self.name
-        metadata["namespace"] = self.namespace
-        metadata["resourceVersion"] = resource_version
-        metadata["labels"] = {**(metadata.get("labels") or {}), **self.labels}
-        metadata["annotations"] = {**(metadata.get("annotations") or {}), **self.annotations}
-        others = [ref for ref in metadata.get("ownerReferences") or [] if ref.get("uid") != self.owner.uid]
-        metadata["ownerReferences"] = [*others, self.owner.to_api()]
-        body: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": metadata,
-            "type": self.type,
-            "data": self.encoded_data(),
+        ``data`` is replaced whole: the keys ``current`` holds that are not ours are removed. Our
+        labels, annotations and owner reference (merged by uid) are set; those others added are
+        kept, as is the rest of the metadata. ``current``'s resourceVersion goes with it: the
+        apiserver refuses the write with 409 if the Secret changed since, so nothing others wrote
+        after that read is undone."""
+        data: dict[str, str | None] = {key: None for key in current.data if key not in self.data}
+        data.update(self.encoded_data())
+        return {
+            "metadata": {
+                "resourceVersion": current.resource_version,
+                "labels": dict(self.labels),
+                "annotations": dict(self.annotations),
+                "ownerReferences": [self.owner.to_api()],
+            },
+            "type": self.type,  # immutable: a Secret of another type is refused, not silently kept
+            "data": data,
         }
-        if "immutable" in current:
-            body["immutable"] = current["immutable"]
-        return body
 
 
 @dataclass(frozen=True)

@@ -251,7 +251,7 @@ class TokenApplier:
                 written = await kube.create_secret(desired)
                 failpoint(self.deps.config, "after-secret")
             elif not found.matches(desired):
-                written = await kube.update_secret(desired, resource_version=found.resource_version)
+                written = await kube.update_secret(desired, current=found)
             else:
                 written = found
         except (KubeConflict, KubeAlreadyExists):
