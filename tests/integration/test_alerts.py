@@ -142,8 +142,8 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
         cluster.must_apply(root_token_secret(f"{org}-root", fake_astra.add_org(org_id)))
         cluster.must_apply(org_manifest(org, org_id, fake_astra.url, f"{org}-root"))
     # The ledger sweep (which reads the intents' ages) runs with each verification: often here.
-    operator.restart(extra_env={"ASTRA_OPERATOR_INTENT_SWEEP_INTERVAL_SECONDS": "1",
-                                "ASTRA_OPERATOR_ORG_VERIFY_INTERVAL_SECONDS": "3"})
+    often = {"ASTRA_OPERATOR_INTENT_SWEEP_INTERVAL_SECONDS": "1", "ASTRA_OPERATOR_ORG_VERIFY_INTERVAL_SECONDS": "3"}
+    operator.restart(extra_env=often)
     try:
         cluster.must_apply(role_manifest(long_role, quiet_org, astraRoleName="R/W User", ttl="1h", maxTtl="24h"))
         # brief's max expiry comes 1 minute after its mint: its lease cannot be renewed past that, and
@@ -161,10 +161,13 @@ def test_each_alert_fires_on_a_failing_operator_and_none_on_a_healthy_one(
         cluster.wait_ready("astratokens", "brief", ns, timeout=60)
         # Astra refuses the org's root token from now on; the long role names a role Astra does not
         # know (deleting it is refused while "steady" uses it); a mint intent of "steady" is left
-        # from 20 minutes ago.
+        # from 20 minutes ago, by a process before this one.
         cluster.must_apply(root_token_secret(f"{refused_org}-root", "AstraCS:refused:" + "0" * 64))
         cluster.must_apply(role_manifest(long_role, quiet_org, roleId=str(uuid.uuid4()), ttl="1h", maxTtl="24h"))
         plant_intent(openbao, cluster.token("steady", ns), quiet_id, datetime.now(UTC) - timedelta(minutes=20))
+        # As a process killed mid-mint leaves it: the next process lists the intents when it starts
+        # (a running one lists them again only while one of its own or one found before can be left).
+        operator.restart(extra_env=often)
         token = {"namespace": ns, "name": "brief", "org": refused_org, "role": short_role}
 
         def failing() -> tuple[str, float] | None:

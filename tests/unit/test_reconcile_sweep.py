@@ -351,6 +351,42 @@ async def test_a_failed_list_is_reported_in_the_swept_condition(world: World) ->
     assert world.kube.status[("", "acme")]["sweep"]["managed"] is None
 
 
+async def test_leftover_intents_are_listed_from_vault_only_while_one_can_be_left(world: World) -> None:
+    """At rest the intent sweep costs no Vault call: the ledger is listed when the org's cycle
+    starts (what a crashed process or a replica before this one left), then only while the last
+    listing left some or this process has written an intent it has not deleted."""
+    cycle = OrgCycle(world.deps, world.events)
+
+    async def intent_sweep_due() -> int:
+        cycle.next_sweep = 0.0  # the interval has passed
+        await cycle.step(org_body(world), woken=True)
+        return world.ledger.calls["list-intents"]
+
+    assert await intent_sweep_due() == 1
+    await world.pass_()  # a mint writes its intent and deletes it
+    assert await intent_sweep_due() == 1
+    # A mint that wrote its intent and then failed, and whose AstraToken is gone since.
+    gone = OwnerRef(kind="AstraToken", namespace=NS, name="old", uid="uid-gone")
+    token = world.astra.add(ours(), age=M)
+    await world.deps.ledger.write_intent(MintIntent(intent_id="uid-gone", owner=gone, org_id=ORG_ID,
+                                                    role_id="r-1", role_name="reader", logical_name="old",
+                                                    marker=ours(), created_at=world.clock()))
+    assert await intent_sweep_due() == 2
+    assert "intents/uid-gone" not in world.ledger.keys
+    assert not world.astra.valid(token)
+    assert await intent_sweep_due() == 2
+    # What another process left is found when a cycle starts, and looked at again while it is left.
+    running(world, ("app", "uid-1"))
+    await world.ledger.write_intent(MintIntent(intent_id="uid-1", owner=OwnerRef(kind="AstraToken", namespace=NS,
+                                                                                 name="app", uid="uid-1"),
+                                               org_id=ORG_ID, role_id="r-1", role_name="reader",
+                                               logical_name="app", marker=ours(uid="uid-1"),
+                                               created_at=world.clock()))
+    cycle = OrgCycle(world.deps, world.events)
+    assert await intent_sweep_due() == 3
+    assert await intent_sweep_due() == 4  # its AstraToken lives: left to its own pass, listed again
+
+
 # --- an Astra outage ----------------------------------------------------------------------------------
 
 def role_body() -> dict[str, Any]:

@@ -11,19 +11,20 @@ from astra_token_operator.surface import TOKEN_PLURAL
 
 
 async def sweep_orphan_intents(deps: Deps, org: OrgState) -> int:
-    """Resolve this org's intents whose owner no longer exists; return how many. Intents of live
-    AstraTokens are left to their own daemons, and those of mints running in this process are
-    never touched."""
+    """Resolve this org's intents whose owner no longer exists; return how many of its intents
+    are left in the ledger besides those of mints running here. Intents of live AstraTokens are
+    left to their own daemons, and those of mints running in this process are never touched."""
     if org.root_token is None:
         return 0
     client = deps.astra.get(org.org_id, org.root_token, org.client_settings)
-    settled = 0
     left = []  # when each intent still in the ledger was written, for the observer
+    in_flight = 0
     for intent in await deps.ledger.list_intents():
         if intent.org_id != org.org_id:
             continue
         if intent.intent_id in deps.runtime.in_flight_intents:
             left.append(intent.created_at)
+            in_flight += 1
             continue
         owner = intent.owner
         found = await deps.kube.get_object(TOKEN_PLURAL, owner.name, owner.namespace)
@@ -34,6 +35,5 @@ async def sweep_orphan_intents(deps: Deps, org: OrgState) -> int:
         await deps.ledger.free_slot(intent.org_id, intent.role_name, intent.logical_name, owner.uid)
         log_action("sweep-intent", org=org.org_id, role=intent.role_name, logical_name=intent.logical_name,
                    namespace=owner.namespace, name=owner.name, message=f"revoked {list(result.revoked)}")
-        settled += 1
     deps.observer.intents_listed(org.org_id, left)
-    return settled
+    return len(left) - in_flight

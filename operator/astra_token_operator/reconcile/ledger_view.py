@@ -45,6 +45,10 @@ class OrgView:
 class LedgerView:
     def __init__(self) -> None:
         self._orgs: dict[str, OrgView] = {}
+        # Mint intents this process wrote (or tried to) and has not deleted: intent id -> org id. The
+        # only way an intent appears while this process runs the org, so with none open and none
+        # left at the last listing, the ledger holds none to sweep (reconcile/orgs.py).
+        self._open_intents: dict[str, str] = {}
 
     def org(self, org_id: str) -> OrgView:
         return self._orgs.setdefault(org_id, OrgView())
@@ -61,6 +65,16 @@ class LedgerView:
 
     def note_record(self, org_id: str, client_id: str, record: TokenRecord | None) -> None:
         self.org(org_id).records[client_id] = record
+
+    def note_intent(self, intent_id: str, org_id: str | None) -> None:
+        """An intent written (``org_id``) or deleted (None) by this process."""
+        if org_id is None:
+            self._open_intents.pop(intent_id, None)
+        else:
+            self._open_intents[intent_id] = org_id
+
+    def has_open_intents(self, org_id: str) -> bool:
+        return org_id in self._open_intents.values()
 
     def prune(self, org_id: str, keep: Iterable[str]) -> None:
         """Forget records nothing refers to any more (neither a slot nor Astra's list), so the view
@@ -153,6 +167,9 @@ class ViewedLedger:
         await self._ledger.write_orphan(entry)
 
     async def write_intent(self, intent: MintIntent) -> int:
+        # Noted first: a write whose answer is lost (or refused because an earlier intent is left)
+        # may still leave an intent in the ledger.
+        self._view.note_intent(intent.intent_id, intent.org_id)
         return await self._ledger.write_intent(intent)
 
     async def read_intent(self, intent_id: str) -> MintIntent | None:
@@ -163,6 +180,7 @@ class ViewedLedger:
 
     async def delete_intent(self, intent_id: str) -> None:
         await self._ledger.delete_intent(intent_id)
+        self._view.note_intent(intent_id, None)
 
     async def write_deletion(self, owner_uid: str, who: Principal) -> None:
         await self._ledger.write_deletion(owner_uid, who)

@@ -175,6 +175,7 @@ class OrgCycle:
         self.roles_synced: Condition | None = None
         self.next_verify = 0.0  # time.monotonic()
         self.next_sweep = 0.0
+        self.intents_left: int | None = None  # this org's intents the last listing left; None: not listed yet
         self.root_version: str | None = None
         self.ready = False
         self.handled_sync_request: str | None = None  # the astra-tokens.io/sync-roles value last handled
@@ -223,8 +224,8 @@ class OrgCycle:
             if request is not None and request != self.handled_sync_request:  # done: RolesSynced says how
                 await deps.kube.patch_metadata(ORG_PLURAL, org.metadata.name, annotations={ANNOTATION_SYNC_ROLES: None})
                 self.handled_sync_request = request
-            if state.ready and now >= self.next_sweep:
-                await sweep_orphan_intents(deps, state)
+            if state.ready and now >= self.next_sweep and self._intents_may_be_left(state.org_id):
+                self.intents_left = await sweep_orphan_intents(deps, state)
                 self.next_sweep = now + deps.config.intent_sweep_interval_seconds
             if state.ready:
                 await self._sweep_if_due(org, now)
@@ -238,6 +239,14 @@ class OrgCycle:
         self.root_version = await root_token_version(deps, org)
         self.next_verify = now + deps.config.org_verify_interval_seconds
         return self._sleep(now)
+
+    def _intents_may_be_left(self, org_id: str) -> bool:
+        """Whether listing the ledger's intents can find one of this org: the first time in this
+        cycle (a process or a replica taking over lists what others left), then only while the
+        last listing left some or this process has written one it has not deleted. At rest, none:
+        no Vault call."""
+        return (self.intents_left is None or self.intents_left > 0
+                or self.deps.runtime.ledger_view.has_open_intents(org_id))
 
     async def _sweep_if_due(self, org: AstraOrg, now: float) -> None:
         """The sweep against Astra's token list, when due (the interval counts from the last one, so
