@@ -233,6 +233,7 @@ class Round:
     created_p50: float = 0.0
     created_p99: float = 0.0
     rss_before_kib: int = 0  # the operator's VmRSS just before the ramp: the idle figure
+    started: float = 0.0  # time.monotonic() of the ramp's first create
     ramp: Window | None = None
     idle: Window | None = None
     delete_seconds: float = 0.0
@@ -415,7 +416,7 @@ def token_body(name: str, namespace: str, role: str = ROLE) -> dict[str, Any]:
 
 
 def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None,
-                           sweep_interval: str | None) -> list[dict[str, Any]]:
+                           sweep_interval: str | None, role_ttl: str = "1h") -> list[dict[str, Any]]:
     extra_spec: dict[str, Any] = ({"rateLimit": {"requestsPerSecond": rate_limit, "burst": max(1, int(rate_limit * 2))}}
                                   if rate_limit else {})
     if sweep_interval is not None:  # else the AstraOrg's default
@@ -428,7 +429,7 @@ def org_and_role_manifests(fake: FakeAstraThread, rate_limit: float | None,
                   "rootTokenRef": {"secret": {"namespace": OPERATOR_NAMESPACE, "name": ROOT_SECRET}},
                   **extra_spec}},
         {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AstraRole", "metadata": {"name": ROLE},
-         "spec": {"orgRef": ORG, "astraRoleName": "R/W User", "ttl": "1h", "maxTtl": "24h"}},
+         "spec": {"orgRef": ORG, "astraRoleName": "R/W User", "ttl": role_ttl, "maxTtl": "24h"}},
     ]
 
 
@@ -510,7 +511,7 @@ def run_ramp(bench: Bench, n: int, namespace: str, watch: TokenWatch) -> Round:
     reset_peak_rss(bench.pid)
     before = bench.snapshot()
     result.rss_before_kib = before.operator.rss_kib
-    started = time.monotonic()
+    started = result.started = time.monotonic()
     objects = bench.objects
     created = in_parallel(args.apply_workers, names, lambda name: objects.create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, token_body(name, namespace)))
@@ -564,6 +565,8 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         probe_memory(bench, f"{namespace}-2-rest")
         if args.restart:
             result.restart = run_restart(bench, n)
+        if args.renewals:
+            result.punctuality = run_round_renewals(bench, result, namespace, names, watch)
         rested = bench.snapshot()
 
         say(f"\n--- N = {n}: deleting the {n} AstraTokens ---")
@@ -887,43 +890,8 @@ def run_punctuality(bench: Bench, n: int, namespace: str) -> Punctuality:
         ready_seconds = max(watch.ready_at[name] for name in names) - started
         ready_offset = complete_size(log)
         say(f"  all {n} Ready after {ready_seconds:.1f} s; waiting for every one to renew")
-
-        def renewed() -> int:
-            return sum(1 for name in names
-                       if int((watch.present.get(name, {}).get("status") or {}).get("renewals") or 0) >= 1)
-
-        # Counted once a second, not on every watch event: at 10,000 tokens a count per event
-        # would cost the benchmark minutes of CPU on the operator's machine.
-        deadline = time.monotonic() + ttl + 60 + n / 20
-        while renewed() < n and time.monotonic() < deadline and watch.error is None:
-            bench.check_operator_alive()
-            time.sleep(1)
-        renewed_seconds = time.monotonic() - started
-        time.sleep(args.settle_seconds)
-        bench.check_operator_alive()
-        after = bench.snapshot()
-        histogram_after = lateness_histogram(bench)
-        now = time.time()
-        lapsed = sum(1 for name in names if lease_lapsed(watch.present.get(name, {}), now))
-        renewed_tokens = renewed()
-        window = bench.window(before, after)
-        histogram = (None if histogram_before is None or histogram_after is None
-                     else tuple(a - b for a, b in zip(histogram_after, histogram_before, strict=True)))
-        result = Punctuality(
-            n=n, ttl=args.punctuality_ttl, ready_seconds=ready_seconds, renewed_seconds=renewed_seconds,
-            late=renewal_lateness(log, before.log_offset, after.log_offset, namespace),
-            late_after_ready=renewal_lateness(log, ready_offset, after.log_offset, namespace),
-            renewed_tokens=renewed_tokens, lapsed=lapsed,
-            histogram=cast(tuple[int, int, int] | None, histogram), window=window)
-        print_punctuality(result, log)
-        bench.check(window.creates == n and window.create_requests == n,
-                    f"punctuality N={n}: {window.creates} Astra creates ({window.create_requests} requests) "
-                    f"for {n} tokens (a rotation or a lapsed lease re-mints)")
-        bench.check(renewed_tokens == n, f"punctuality N={n}: {n - renewed_tokens} tokens never renewed "
-                                         f"{renewed_seconds:.0f} s after the first create")
-        bench.check(lapsed == 0, f"punctuality N={n}: {lapsed} leases past their end")
-        errors = error_lines(window)
-        bench.check(errors == 0, f"punctuality N={n}: {errors} ERROR lines in the operator's log")
+        result = measure_renewals(bench, Renewing(names, namespace, watch, args.punctuality_ttl, started, ready_seconds,
+                                                  ready_offset, log, before, histogram_before), mints=n)
 
         say(f"  deleting the {n} AstraTokens of the punctuality phase")
         in_parallel(args.apply_workers, names, lambda name: objects.delete_namespaced_custom_object(
@@ -938,6 +906,84 @@ def run_punctuality(bench: Bench, n: int, namespace: str) -> Punctuality:
         watch_api.close()
     drop_namespace(bench, namespace)
     return result
+
+
+@dataclass(frozen=True)
+class Renewing:
+    """N tokens waited on until each has renewed once, and what was taken before the wait."""
+
+    names: list[str]
+    namespace: str
+    watch: TokenWatch
+    ttl: str
+    started: float  # time.monotonic() of the first create
+    ready_seconds: float
+    ready_offset: int  # the log's size once all were Ready
+    log: Path
+    before: Snapshot  # the window's start
+    histogram_before: tuple[int, int, int] | None
+
+
+def measure_renewals(bench: Bench, renewing: Renewing, *, mints: int) -> Punctuality:
+    """Wait until each token has renewed at least once; lateness from the log and the histogram,
+    leases lapsed; checks: ``mints`` Astra creates in the window (the tokens' own, if any: a
+    rotation or a lapsed lease would re-mint), every token renewed, none lapsed, no ERROR."""
+    names, watch = renewing.names, renewing.watch
+    n = len(names)
+
+    def renewed() -> int:
+        return sum(1 for name in names
+                   if int((watch.present.get(name, {}).get("status") or {}).get("renewals") or 0) >= 1)
+
+    # Counted once a second, not on every watch event: at 10,000 tokens a count per event
+    # would cost the benchmark minutes of CPU on the operator's machine.
+    deadline = renewing.started + parse_duration(renewing.ttl).total_seconds() + 60 + n / 20
+    while renewed() < n and time.monotonic() < deadline and watch.error is None:
+        bench.check_operator_alive()
+        time.sleep(1)
+    renewed_seconds = time.monotonic() - renewing.started
+    time.sleep(bench.args.settle_seconds)
+    bench.check_operator_alive()
+    after = bench.snapshot()
+    histogram_after = lateness_histogram(bench)
+    now = time.time()
+    lapsed = sum(1 for name in names if lease_lapsed(watch.present.get(name, {}), now))
+    renewed_tokens = renewed()
+    window = bench.window(renewing.before, after)
+    histogram_before = renewing.histogram_before
+    histogram = (None if histogram_before is None or histogram_after is None
+                 else tuple(a - b for a, b in zip(histogram_after, histogram_before, strict=True)))
+    log, namespace = renewing.log, renewing.namespace
+    result = Punctuality(
+        n=n, ttl=renewing.ttl, ready_seconds=renewing.ready_seconds, renewed_seconds=renewed_seconds,
+        late=renewal_lateness(log, renewing.before.log_offset, after.log_offset, namespace),
+        late_after_ready=renewal_lateness(log, max(renewing.ready_offset, renewing.before.log_offset),
+                                          after.log_offset, namespace),
+        renewed_tokens=renewed_tokens, lapsed=lapsed,
+        histogram=cast(tuple[int, int, int] | None, histogram), window=window)
+    print_punctuality(result, log)
+    bench.check(window.creates == mints and window.create_requests == mints,
+                f"renewals N={n}: {window.creates} Astra creates ({window.create_requests} requests) "
+                f"where {mints} were due (a rotation or a lapsed lease re-mints)")
+    bench.check(renewed_tokens == n, f"renewals N={n}: {n - renewed_tokens} tokens never renewed "
+                                     f"{renewed_seconds:.0f} s after the first create")
+    bench.check(lapsed == 0, f"renewals N={n}: {lapsed} leases past their end")
+    errors = error_lines(window)
+    bench.check(errors == 0, f"renewals N={n}: {errors} ERROR lines in the operator's log")
+    return result
+
+
+def run_round_renewals(bench: Bench, result: Round, namespace: str, names: list[str],
+                       watch: TokenWatch) -> Punctuality:
+    """--renewals: after the rest (and the restart), until each of the round's tokens has renewed
+    once (the role's ttl, --round-ttl, places the renewals after them)."""
+    ttl = bench.args.round_ttl
+    say(f"\n--- N = {len(names)}: until each token renewed once (ttl {ttl}: each renews about "
+        f"{parse_duration(ttl).total_seconds() * 2 / 3:.0f} s after its mint) ---")
+    log = bench.operator.logs[-1]  # the restarted process's, with --restart
+    renewing = Renewing(names, namespace, watch, ttl, result.started, result.ready_seconds, 0, log,
+                        bench.snapshot(), lateness_histogram(bench))
+    return measure_renewals(bench, renewing, mints=0)
 
 
 def lateness_line(values: list[float]) -> str:
@@ -1222,7 +1268,8 @@ def running_platform(args: argparse.Namespace, *, more_orgs: dict[str, str] | No
         say(f"operator: pid {bench.pid}, log {operator.logs[-1]}")
         say(f"operator: {command}")
         say(f"source: {source_version()}")
-        manifests = org_and_role_manifests(fake, args.astra_rate_limit, getattr(args, "sweep_interval", None))
+        manifests = org_and_role_manifests(fake, args.astra_rate_limit, getattr(args, "sweep_interval", None),
+                                           getattr(args, "round_ttl", "1h"))
         kubectl(platform, "apply", "-f", "-", stdin="\n---\n".join(json.dumps(m) for m in manifests))
         objects = k8s.CustomObjectsApi(api)
         wait_ready_cluster_object(objects, "astraorgs", ORG, 60)
@@ -1279,6 +1326,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only-punctuality", action="store_true",
                         help="run only the --punctuality phase for each N (no ramp, rest or deletion round "
                              "before it): at 10,000 tokens that saves some 20 minutes")
+    parser.add_argument("--renewals", action="store_true",
+                        help="after the rest (and the restart) of each N, until each token renewed once: renewal "
+                             "lateness at N in the same round (set --round-ttl so renewals fall after them)")
+    parser.add_argument("--round-ttl", default="1h",
+                        help="ttl of the round's role (default 1h: no renewal within a round); with --renewals, "
+                             "e.g. 15m at 10,000 tokens: each renews 10 minutes after its mint")
     parser.add_argument("--punctuality-ttl", default="60s",
                         help="ttl of the --punctuality role (default 60s: a renewal every 40 s or so)")
     parser.add_argument("--punctuality-max-ttl", default="1h",
@@ -1297,7 +1350,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-frames", type=int, default=12,
                         help="with --memory-profile: frames kept per allocation (0: no tracemalloc, only RSS, "
                              "glibc's and pymalloc's figures, at full speed)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.renewals and (args.punctuality or args.only_punctuality):
+        parser.error("--renewals measures lateness within the round: use it or --punctuality, not both")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
