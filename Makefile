@@ -59,9 +59,15 @@ demo: venv
 	$(BIN)/python -m testplatform.demo
 
 # The benchmarks (bench/README.md says how long each takes); chaos.py runs apart: make bench BENCHES=bench/chaos.py
+# <name>_ARGS are a benchmark's arguments. lifecycle: one 10,000-token round with its rest, a restart
+# and every token's renewal after it (issue 16's scale figures). The exit status is 1 if any failed.
 BENCHES ?= bench/floor.py bench/lifecycle.py bench/astra_client.py
+lifecycle_ARGS ?= --tokens 10000 --astra-rate-limit 1000 --sweep-interval 2m --idle-seconds 150 --restart \
+	--renewals --round-ttl 15m
+bench_args = $($(basename $(notdir $(1)))_ARGS)
 bench: venv
-	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b; done
+	@failed=0; $(foreach b,$(BENCHES),echo "== $(b) $(call bench_args,$(b))"; \
+		$(BIN)/python $(b) $(call bench_args,$(b)) || failed=1;) exit $$failed
 
 e2e-kind: venv
 	./hack/e2e-kind.sh
