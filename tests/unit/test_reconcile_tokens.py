@@ -14,6 +14,7 @@ from fakes import FakeClock, InMemoryAstra, InMemoryAstraPool, InMemoryKube, InM
 from pydantic import SecretStr
 
 from astra_token_operator.config import OperatorConfig
+from astra_token_operator.kube import DesiredSecret, SecretSnapshot
 from astra_token_operator.models import AstraOrgSpec
 from astra_token_operator.reconcile.errors import PassBlocked
 from astra_token_operator.reconcile.finalize import delete_token
@@ -133,6 +134,31 @@ async def test_a_renewal_costs_at_most_two_vault_calls_and_republishes_the_expir
     assert world.status()["clientId"] == client_id
     assert world.kube.secret_value(NS, "app", "expiresAt") == world.status()["leaseExpiresAt"]
     assert world.ready()["reason"] == "Renewed"
+
+
+@pytest.mark.parametrize("theirs", [False, True])
+async def test_the_watch_event_of_a_renewal_s_own_write_before_its_answer_is_no_news(theirs: bool) -> None:
+    """The watch can deliver the event of the operator's own Secret write before the write's answer
+    (a renewal among hundreds): that is no reason to read the Secret again. An event of another
+    version meanwhile (someone else's change) still is."""
+    world = World(OperatorConfig(drift_check_interval_seconds=86400))
+    await world.pass_()
+    update = world.kube.update_secret
+
+    async def update_and_tell_the_watch_first(desired: DesiredSecret, *, current: SecretSnapshot) -> SecretSnapshot:
+        written = await update(desired, current=current)
+        world.deps.runtime.secret_changed("uid-1", written.resource_version)  # our own event, early
+        if theirs:
+            world.deps.runtime.secret_changed("uid-1", "someone-else-s-version")
+        return written
+
+    world.kube.update_secret = update_and_tell_the_watch_first  # type: ignore[method-assign]
+    world.clock.advance(41 * M)
+    await world.pass_()
+    assert world.status()["renewals"] == 1
+    reads = world.kube.reads["secret"]
+    await world.pass_()
+    assert world.kube.reads["secret"] - reads == (1 if theirs else 0)
 
 
 async def test_a_token_lives_renews_rotates_and_its_predecessor_dies_after_its_grace(world: World) -> None:

@@ -97,8 +97,25 @@ class Runtime:
         state = self._tokens.get(owner_uid)
         if state is None or (resource_version is not None and resource_version == state.secret_resource_version):
             return
+        if resource_version is not None and state.secret_events_while_writing is not None:
+            state.secret_events_while_writing.add(resource_version)  # maybe our own write's: see secret_written
+            return
         state.secret_dirty = True
         self.wakeups.wake(owner_uid)
+
+    def secret_writing(self, owner_uid: str) -> None:
+        """A write of the token's Secret begins: the watch's events until its answer are held back."""
+        self.token(owner_uid).secret_events_while_writing = set()
+
+    def secret_written(self, owner_uid: str, resource_version: str | None) -> None:
+        """The write's answer (``resource_version``: what it wrote; None: it failed). An event held back
+        of another version was someone else's change: the owner looks at the Secret again."""
+        state = self.token(owner_uid)
+        held, state.secret_events_while_writing = state.secret_events_while_writing or set(), None
+        if resource_version is not None:
+            state.secret_resource_version = resource_version
+        for version in held - {resource_version}:
+            self.secret_changed(owner_uid, version)
 
     def known_secrets(self) -> list[KnownSecret]:
         """The Secrets this process holds a current view of (the census compares them with the

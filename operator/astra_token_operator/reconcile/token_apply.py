@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from astra_token_operator.kube import KubeAlreadyExists, KubeConflict, KubeError
+from astra_token_operator.kube import KubeAlreadyExists, KubeConflict, KubeError, SecretSnapshot
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.policy.token_plan import (
     ClearRequests,
@@ -246,6 +246,9 @@ class TokenApplier:
         desired = desired_secret(self.context.token, current.record, org_name=self.context.org.name)
         kube = self.deps.kube
         found = self.state.secret_seen  # as this pass last read or wrote it
+        runtime, owner_uid = self.deps.runtime, self.context.identity.owner.uid
+        runtime.secret_writing(owner_uid)
+        written: SecretSnapshot | None = None
         try:
             if found is None:
                 written = await kube.create_secret(desired)
@@ -255,11 +258,13 @@ class TokenApplier:
             else:
                 written = found
         except (KubeConflict, KubeAlreadyExists):
-            # Changed since we looked (someone else's write, or ours whose watch event is late): look
-            # again and let the planner decide on what is there.
+            pass  # changed since we looked (someone else's write, or ours whose watch event is late)
+        finally:
+            runtime.secret_written(owner_uid, written.resource_version if written is not None else None)
+        if written is None:  # look again and let the planner decide on what is there
             return replace(facts, secret=await secret_facts(self.deps, self.context, current.record, self.state,
                                                             now))
-        self.state.secret_seen, self.state.secret_resource_version = written, written.resource_version
+        self.state.secret_seen = written
         if work.restore:
             # Someone deleted or edited the Secret: put back from the ledger, no mint.
             stored = await self._store(current, current.record.restored(actor=Principal.operator()))

@@ -34,6 +34,9 @@ class TokenState:
     secret_checked_at: datetime | None = None
     secret_dirty: bool = True  # look at the Secret on the next pass
     secret_resource_version: str | None = None  # of our last Secret write: its watch event is no news
+    # While a write of the Secret is in flight: the resourceVersions the watch reported meanwhile. Its
+    # own event may come before its answer; only one of another version is news (decided on the answer).
+    secret_events_while_writing: set[str] | None = None
     secret_seen: SecretSnapshot | None = None  # as this pass last read it (a write replaces that version)
     last_blocked: tuple[str, str] | None = None  # the last problem told (one Event per distinct problem)
     # What this process last wrote: the watched body can lag behind it, and comparing with a
