@@ -234,6 +234,7 @@ class Round:
     created_p99: float = 0.0
     rss_before_kib: int = 0  # the operator's VmRSS just before the ramp: the idle figure
     started: float = 0.0  # time.monotonic() of the ramp's first create
+    rss_after_deletion_kib: int | None = None  # --after-deletion-seconds later
     ramp: Window | None = None
     idle: Window | None = None
     delete_seconds: float = 0.0
@@ -585,6 +586,13 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         time.sleep(args.settle_seconds)
         result.delete = bench.window(rested, bench.snapshot())
         print_delete(result, result.delete)
+        if args.after_deletion_seconds:
+            # Idle connections close (the webhook server's keep-alive is 75 s) and the allocator may
+            # give memory back a while after the deletion: the RSS the target is about.
+            time.sleep(args.after_deletion_seconds)
+            result.rss_after_deletion_kib = process_usage(bench.pid).rss_kib
+            say(f"  operator RSS {args.after_deletion_seconds:.0f} s after the deletion: "
+                f"{mib(result.rss_after_deletion_kib)} (before the ramp: {mib(result.rss_before_kib)})")
         probe_memory(bench, f"{namespace}-3-deleted")
         bench.check(result.delete.revokes == n, f"N={n}: {result.delete.revokes} Astra revokes for {n} deletions")
         valid = bench.valid_astra_tokens()
@@ -1120,6 +1128,8 @@ def print_table(rounds: list[Round]) -> None:
         ("deletion: Vault calls / token", lambda r: per(_w(r.delete).vault_total, r.n)),
         ("deletion: operator CPU (s)", lambda r: f"{_w(r.delete).operator_cpu:.1f}"),
         ("RSS / peak, deletion", lambda r: f"{mib(_w(r.delete).rss_kib)} / {mib(_w(r.delete).peak_rss_kib)}"),
+        ("RSS a while after the deletion",
+         lambda r: mib(r.rss_after_deletion_kib) if r.rss_after_deletion_kib is not None else "-"),
     ]
     width = max(len(label) for label, _ in rows)
     say("\n=== summary ===")
@@ -1326,6 +1336,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only-punctuality", action="store_true",
                         help="run only the --punctuality phase for each N (no ramp, rest or deletion round "
                              "before it): at 10,000 tokens that saves some 20 minutes")
+    parser.add_argument("--after-deletion-seconds", type=float, default=0.0,
+                        help="after each deletion, wait this long and report the operator's RSS again (memory "
+                             "given back: idle connections close after 75 s)")
     parser.add_argument("--renewals", action="store_true",
                         help="after the rest (and the restart) of each N, until each token renewed once: renewal "
                              "lateness at N in the same round (set --round-ttl so renewals fall after them)")
