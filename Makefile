@@ -63,7 +63,7 @@ demo: venv
 # and every token's renewal after it (issue 16's scale figures). The exit status is 1 if any failed.
 BENCHES ?= bench/floor.py bench/lifecycle.py bench/astra_client.py
 lifecycle_ARGS ?= --tokens 10000 --astra-rate-limit 1000 --sweep-interval 2m --idle-seconds 150 --restart \
-	--renewals --round-ttl 15m
+	--renewals --round-ttl 18m
 bench_args = $($(basename $(notdir $(1)))_ARGS)
 bench: venv
 	@failed=0; $(foreach b,$(BENCHES),echo "== $(b) $(call bench_args,$(b))"; \

@@ -96,6 +96,7 @@ TOKENS_GAUGE = "astra_token_operator_tokens"  # set after each token's pass, by 
 LATENESS = "astra_token_operator_renewal_lateness_seconds"
 ARM_TARGET_SECONDS = 60.0  # issue 16: every token's next renewal scheduled within 60 s of a restart
 LATENESS_TARGETS = (0.5, 2.0)  # issue 16: renewal lateness p50 / p99
+RESTART_ALLOWANCE = 150.0  # seconds a restart phase may take at 10,000 tokens (stop, start, every token armed)
 SECRET_WRITES = {"create", "update", "patch", "delete"}
 TOKEN_WRITES = {"PATCH", "PUT", "APPLY"}
 
@@ -555,6 +556,12 @@ def run_round(bench: Bench, n: int, namespace: str) -> Round:
         valid = bench.valid_astra_tokens()
         bench.check(valid == n, f"N={n}: the fake holds {valid} valid tokens for {n} AstraTokens")
 
+        if args.renewals:
+            first_renewal = result.started + parse_duration(args.round_ttl).total_seconds() * 2 / 3
+            if first_renewal < time.monotonic() + args.idle_seconds + (RESTART_ALLOWANCE if args.restart else 0):
+                say(f"  note: with --round-ttl {args.round_ttl} the first renewals may fall into the rest or the "
+                    f"restart (the ramp took {result.ready_seconds:.0f} s), where their calls and Secret writes "
+                    "fail those phases' checks; a longer ttl keeps them apart")
         say(f"\n--- N = {n}: at rest for {args.idle_seconds:.0f} s ---")
         time.sleep(args.idle_seconds)
         bench.check_operator_alive()
@@ -945,7 +952,8 @@ def measure_renewals(bench: Bench, renewing: Renewing, *, mints: int) -> Punctua
 
     # Counted once a second, not on every watch event: at 10,000 tokens a count per event
     # would cost the benchmark minutes of CPU on the operator's machine.
-    deadline = renewing.started + parse_duration(renewing.ttl).total_seconds() + 60 + n / 20
+    deadline = (renewing.started + renewing.ready_seconds + parse_duration(renewing.ttl).total_seconds() + 60
+                + n / 20)
     while renewed() < n and time.monotonic() < deadline and watch.error is None:
         bench.check_operator_alive()
         time.sleep(1)

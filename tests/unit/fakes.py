@@ -33,6 +33,7 @@ from astra_token_operator.kube import (
     DesiredSecret,
     KubeAlreadyExists,
     KubeConflict,
+    KubeNotFound,
     KubeUnavailable,
     SecretSnapshot,
     SecretVersion,
@@ -413,7 +414,9 @@ class InMemoryKube:
     async def update_secret(self, desired: DesiredSecret, *, current: SecretSnapshot) -> SecretSnapshot:
         self.writes["update secret"] += 1
         found = self.secrets.get((desired.namespace, desired.name))
-        if found is None or found.resource_version != current.resource_version:
+        if found is None:
+            raise KubeNotFound("the Secret is gone", operation="update", kind="secrets")
+        if found.resource_version != current.resource_version:
             raise KubeConflict("the Secret changed", operation="update", kind="secrets")
         snapshot = self.secrets[(desired.namespace, desired.name)] = self._snapshot(desired)
         return snapshot

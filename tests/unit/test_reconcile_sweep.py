@@ -4,8 +4,9 @@ AstraOrg's status show afterwards, and what a sweep costs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from test_reconcile_tokens import CLUSTER, NS, ORG_ID, World
 from astra_token_operator.astra import AstraUnexpectedResponse
 from astra_token_operator.config import OperatorConfig
 from astra_token_operator.policy.markers import format_marker
+from astra_token_operator.reconcile.observer import IgnoreObserver
 from astra_token_operator.reconcile.orgs import OrgCycle
 from astra_token_operator.reconcile.roles import RoleCycle
 from astra_token_operator.reconcile.sweep import SweepOutcome, resolve_cluster_id, sweep_org
@@ -351,30 +353,43 @@ async def test_a_failed_list_is_reported_in_the_swept_condition(world: World) ->
     assert world.kube.status[("", "acme")]["sweep"]["managed"] is None
 
 
+class IntentAges(IgnoreObserver):
+    """What the oldest-intent gauge is given."""
+
+    def __init__(self) -> None:
+        self.listed: list[list[datetime]] = []
+
+    def intents_listed(self, org_id: str, created_at: Iterable[datetime]) -> None:
+        self.listed.append(list(created_at))
+
+
 async def test_leftover_intents_are_listed_from_vault_only_while_one_can_be_left(world: World) -> None:
-    """At rest the intent sweep costs no Vault call: the ledger is listed when the org's cycle
-    starts (what a crashed process or a replica before this one left), then only while the last
-    listing left some or this process has written an intent it has not deleted."""
-    cycle = OrgCycle(world.deps, world.events)
+    """At rest the intent sweep costs no Vault call: the ledger is listed the first two times the
+    org's cycle looks (what a crashed process or a replica before this one left, and what a replica
+    paused meanwhile wrote before its turns ended), then only while the last listing left some or
+    this process has written an intent it has not deleted."""
+    ages = IntentAges()
+    cycle = OrgCycle(replace(world.deps, observer=ages), world.events)
 
     async def intent_sweep_due() -> int:
         cycle.next_sweep = 0.0  # the interval has passed
         await cycle.step(org_body(world), woken=True)
         return world.ledger.calls["list-intents"]
 
-    assert await intent_sweep_due() == 1
+    assert [await intent_sweep_due(), await intent_sweep_due()] == [1, 2]
     await world.pass_()  # a mint writes its intent and deletes it
-    assert await intent_sweep_due() == 1
+    assert await intent_sweep_due() == 2
+    assert ages.listed[-1] == []  # the gauge holds no age of an intent that cannot be there
     # A mint that wrote its intent and then failed, and whose AstraToken is gone since.
     gone = OwnerRef(kind="AstraToken", namespace=NS, name="old", uid="uid-gone")
     token = world.astra.add(ours(), age=M)
     await world.deps.ledger.write_intent(MintIntent(intent_id="uid-gone", owner=gone, org_id=ORG_ID,
                                                     role_id="r-1", role_name="reader", logical_name="old",
                                                     marker=ours(), created_at=world.clock()))
-    assert await intent_sweep_due() == 2
+    assert await intent_sweep_due() == 3
     assert "intents/uid-gone" not in world.ledger.keys
     assert not world.astra.valid(token)
-    assert await intent_sweep_due() == 2
+    assert await intent_sweep_due() == 3
     # What another process left is found when a cycle starts, and looked at again while it is left.
     running(world, ("app", "uid-1"))
     await world.ledger.write_intent(MintIntent(intent_id="uid-1", owner=OwnerRef(kind="AstraToken", namespace=NS,
@@ -382,9 +397,18 @@ async def test_leftover_intents_are_listed_from_vault_only_while_one_can_be_left
                                                org_id=ORG_ID, role_id="r-1", role_name="reader",
                                                logical_name="app", marker=ours(uid="uid-1"),
                                                created_at=world.clock()))
-    cycle = OrgCycle(world.deps, world.events)
-    assert await intent_sweep_due() == 3
-    assert await intent_sweep_due() == 4  # its AstraToken lives: left to its own pass, listed again
+    cycle = OrgCycle(replace(world.deps, observer=ages), world.events)
+    assert [await intent_sweep_due() for _ in range(3)] == [4, 5, 6]  # its AstraToken lives: listed again
+    assert ages.listed[-1] == [world.clock()]
+
+
+async def test_an_intent_noted_but_never_written_is_forgotten_once_read_as_absent(world: World) -> None:
+    """A write of an intent whose answer was lost is noted as possibly there; once a read finds it
+    absent, the org's listing stops again."""
+    world.deps.runtime.ledger_view.note_intent("uid-lost", ORG_ID)
+    assert world.deps.runtime.ledger_view.has_open_intents(ORG_ID)
+    assert await world.deps.ledger.read_intent("uid-lost") is None
+    assert not world.deps.runtime.ledger_view.has_open_intents(ORG_ID)
 
 
 # --- an Astra outage ----------------------------------------------------------------------------------

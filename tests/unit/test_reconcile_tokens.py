@@ -161,6 +161,22 @@ async def test_the_watch_event_of_a_renewal_s_own_write_before_its_answer_is_no_
     assert world.kube.reads["secret"] - reads == (1 if theirs else 0)
 
 
+async def test_a_renewal_finding_its_secret_deleted_unseen_puts_it_back_in_the_same_pass() -> None:
+    """The watch missed the deletion (a gap in the stream): the renewal's write is refused as not
+    found, and the pass reads again and creates the Secret, with no mint and no backoff."""
+    world = World(OperatorConfig(drift_check_interval_seconds=86400))
+    await world.pass_()
+    client_id = world.status()["clientId"]
+    del world.kube.secrets[(NS, "app")]  # no event
+    world.clock.advance(41 * M)
+    await world.pass_()
+    assert world.published() == client_id
+    assert world.status()["renewals"] == 1
+    assert world.kube.secret_value(NS, "app", "expiresAt") == world.status()["leaseExpiresAt"]
+    assert world.ready()["status"] == "True"
+    assert world.astra.calls["create"] == 1
+
+
 async def test_a_token_lives_renews_rotates_and_its_predecessor_dies_after_its_grace(world: World) -> None:
     await world.pass_()
     first = world.status()["clientId"]

@@ -173,7 +173,10 @@ class ViewedLedger:
         return await self._ledger.write_intent(intent)
 
     async def read_intent(self, intent_id: str) -> MintIntent | None:
-        return await self._ledger.read_intent(intent_id)
+        found = await self._ledger.read_intent(intent_id)
+        if found is None:  # a write noted but never landed (or deleted by a process before this one)
+            self._view.note_intent(intent_id, None)
+        return found
 
     async def list_intents(self) -> list[MintIntent]:
         return await self._ledger.list_intents()

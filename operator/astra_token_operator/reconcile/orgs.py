@@ -176,6 +176,7 @@ class OrgCycle:
         self.next_verify = 0.0  # time.monotonic()
         self.next_sweep = 0.0
         self.intents_left: int | None = None  # this org's intents the last listing left; None: not listed yet
+        self.intent_listings = 0  # listings of the ledger's intents in this cycle
         self.root_version: str | None = None
         self.ready = False
         self.handled_sync_request: str | None = None  # the astra-tokens.io/sync-roles value last handled
@@ -224,8 +225,12 @@ class OrgCycle:
             if request is not None and request != self.handled_sync_request:  # done: RolesSynced says how
                 await deps.kube.patch_metadata(ORG_PLURAL, org.metadata.name, annotations={ANNOTATION_SYNC_ROLES: None})
                 self.handled_sync_request = request
-            if state.ready and now >= self.next_sweep and self._intents_may_be_left(state.org_id):
-                self.intents_left = await sweep_orphan_intents(deps, state)
+            if state.ready and now >= self.next_sweep:
+                if self._intents_may_be_left(state.org_id):
+                    self.intents_left = await sweep_orphan_intents(deps, state)
+                    self.intent_listings += 1
+                else:  # none can be there: the oldest-intent gauge must not keep a finished mint's age
+                    deps.observer.intents_listed(state.org_id, [])
                 self.next_sweep = now + deps.config.intent_sweep_interval_seconds
             if state.ready:
                 await self._sweep_if_due(org, now)
@@ -241,11 +246,12 @@ class OrgCycle:
         return self._sleep(now)
 
     def _intents_may_be_left(self, org_id: str) -> bool:
-        """Whether listing the ledger's intents can find one of this org: the first time in this
-        cycle (a process or a replica taking over lists what others left), then only while the
-        last listing left some or this process has written one it has not deleted. At rest, none:
-        no Vault call."""
-        return (self.intents_left is None or self.intents_left > 0
+        """Whether listing the ledger's intents can find one of this org: the first two times in
+        this cycle (a process or a replica taking over lists what others left; the second, an
+        interval later, finds what a replica paused meanwhile wrote before its cancelled turns
+        ended), then only while the last listing left some or this process has written one it has
+        not deleted. At rest: no Vault call."""
+        return (self.intent_listings < 2 or (self.intents_left or 0) > 0
                 or self.deps.runtime.ledger_view.has_open_intents(org_id))
 
     async def _sweep_if_due(self, org: AstraOrg, now: float) -> None:

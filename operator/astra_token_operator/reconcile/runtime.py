@@ -105,12 +105,16 @@ class Runtime:
 
     def secret_writing(self, owner_uid: str) -> None:
         """A write of the token's Secret begins: the watch's events until its answer are held back."""
-        self.token(owner_uid).secret_events_while_writing = set()
+        state = self._tokens.get(owner_uid)
+        if state is not None:
+            state.secret_events_while_writing = set()
 
     def secret_written(self, owner_uid: str, resource_version: str | None) -> None:
         """The write's answer (``resource_version``: what it wrote; None: it failed). An event held back
         of another version was someone else's change: the owner looks at the Secret again."""
-        state = self.token(owner_uid)
+        state = self._tokens.get(owner_uid)
+        if state is None:  # released meanwhile: nothing of it is kept
+            return
         held, state.secret_events_while_writing = state.secret_events_while_writing or set(), None
         if resource_version is not None:
             state.secret_resource_version = resource_version

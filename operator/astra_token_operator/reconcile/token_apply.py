@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from astra_token_operator.kube import KubeAlreadyExists, KubeConflict, KubeError, SecretSnapshot
+from astra_token_operator.kube import KubeAlreadyExists, KubeConflict, KubeError, KubeNotFound, SecretSnapshot
 from astra_token_operator.lifecycle_log import log_action
 from astra_token_operator.policy.token_plan import (
     ClearRequests,
@@ -257,8 +257,8 @@ class TokenApplier:
                 written = await kube.update_secret(desired, current=found)
             else:
                 written = found
-        except (KubeConflict, KubeAlreadyExists):
-            pass  # changed since we looked (someone else's write, or ours whose watch event is late)
+        except (KubeConflict, KubeAlreadyExists, KubeNotFound):
+            pass  # changed or deleted since we looked (someone else's write, or ours whose event is late)
         finally:
             runtime.secret_written(owner_uid, written.resource_version if written is not None else None)
         if written is None:  # look again and let the planner decide on what is there
