@@ -80,6 +80,8 @@ from testplatform.operator import OperatorProcess, operator_env  # noqa: E402
 
 DEFAULT_DRIFT_CHECK = OperatorConfig.model_fields["drift_check_interval_seconds"].default
 DEFAULT_ORG_VERIFY = OperatorConfig.model_fields["org_verify_interval_seconds"].default
+DEFAULT_INTENT_SWEEP = OperatorConfig.model_fields["intent_sweep_interval_seconds"].default
+INTENT_LIST = "list secret/metadata/astra-tokens/intents/*"
 from testplatform.platform import Platform, start_platform  # noqa: E402
 
 OPERATOR_NAMESPACE = "astra-token-operator"
@@ -681,7 +683,15 @@ def check_sweeps_at_rest(bench: Bench, window: Window, n: int) -> None:
     bench.check(not unexpected_astra and verifying <= verifications,
                 f"N={n}: Astra calls at rest beyond {window.lists} sweep lists and at most {verifications} org "
                 f"verifications: {dict(window.astra)}")
-    bench.check(not window.vault, f"N={n}: Vault calls at rest: {dict(window.vault)}")
+    # The org's cycle lists the ledger's intents a second time one interval after the process started
+    # (what a replica paused for it may have written meanwhile); any other Vault call at rest is work.
+    age = process_age_seconds(bench.pid)
+    second_look = age - window.seconds <= DEFAULT_INTENT_SWEEP + 60 and age >= DEFAULT_INTENT_SWEEP
+    unexpected_vault = Counter(window.vault)
+    if second_look:
+        unexpected_vault[INTENT_LIST] -= 1
+    bench.check(not +unexpected_vault, f"N={n}: Vault calls at rest: {dict(window.vault)}"
+                + (" (one intent listing allowed: the org's second look)" if second_look else ""))
     bench.check(sweep.get("managed") == n and sweep.get("swept") == "True",
                 f"N={n}: the last sweep counted {sweep.get('managed')} managed tokens (Swept={sweep.get('swept')})")
     bench.check((sweep.get("orphansRevoked"), sweep.get("deletedExternally"), sweep.get("staleSlotsFreed"))
@@ -689,6 +699,13 @@ def check_sweeps_at_rest(bench: Bench, window: Window, n: int) -> None:
 
 
 # ------------------------------------------------------------------ --restart
+
+
+def process_age_seconds(pid: int) -> float:
+    """How long the process has run (its start time in /proc, against the uptime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, counted after the comm
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
 
 
 def metrics_on(bench: Bench) -> bool:
