@@ -120,8 +120,10 @@ def report(directory: Path, top: int) -> None:
               f"{f['os_threads']:>4}")
     for f in facts:
         if "rss_after_malloc_trim_kib" in f:
+            after_gc = (f", after gc.collect() ({f['gc_collected']} objects) and malloc_trim(0) again "
+                        f"{mib(f['rss_after_gc_kib'] * 1024).strip()} MiB" if "rss_after_gc_kib" in f else "")
             print(f"{f['label']}: RSS {mib(f['rss_kib'] * 1024).strip()} MiB, after malloc_trim(0) "
-                  f"{mib(f['rss_after_malloc_trim_kib'] * 1024).strip()} MiB")
+                  f"{mib(f['rss_after_malloc_trim_kib'] * 1024).strip()} MiB{after_gc}")
     print("(traced: tracemalloc now, and its peak since the previous label; glibc: its heap from the system "
           "(mallinfo2 arena + mmapped), in use and free of it; pymalloc: its arenas and the blocks in use. "
           "tracemalloc's own tables, not in 'traced', add to RSS: "

@@ -115,6 +115,12 @@ def _dump(_signum: int, _frame: object) -> None:
         # arenas to the system (pymalloc's arenas are not glibc's: they go back only when empty).
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         facts["rss_after_malloc_trim_kib"] = _status_kib("VmRSS")
+        # And after a full collection: cyclic garbage (asyncio's transports and their 256 KiB SSL
+        # buffers among it) waits for one, which a process at rest may not run for a long time.
+        facts["gc_collected"] = gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        time.sleep(6)  # an allocator preloaded in glibc's place gives pages back after its decay time
+        facts["rss_after_gc_kib"] = _status_kib("VmRSS")
     facts["dump_seconds"] = round(time.monotonic() - started, 2)
     (directory / f"{label}.json.part").write_text(json.dumps(facts, indent=1))
     (directory / f"{label}.json.part").rename(directory / f"{label}.json")  # the benchmark waits for it
