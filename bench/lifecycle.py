@@ -77,12 +77,12 @@ from astra_token_operator.handlers.tokens import RESUME_SPREAD_SECONDS  # noqa: 
 from testplatform.examples import CRDS  # noqa: E402
 from testplatform.kube import wait_for_namespace_gone  # noqa: E402
 from testplatform.operator import OperatorProcess, operator_env  # noqa: E402
+from testplatform.platform import Platform, start_platform  # noqa: E402
 
 DEFAULT_DRIFT_CHECK = OperatorConfig.model_fields["drift_check_interval_seconds"].default
 DEFAULT_ORG_VERIFY = OperatorConfig.model_fields["org_verify_interval_seconds"].default
 DEFAULT_INTENT_SWEEP = OperatorConfig.model_fields["intent_sweep_interval_seconds"].default
 INTENT_LIST = "list secret/metadata/astra-tokens/intents/*"
-from testplatform.platform import Platform, start_platform  # noqa: E402
 
 OPERATOR_NAMESPACE = "astra-token-operator"
 ORG_ID = "0d3c1a52-7f3e-4b8e-9a51-3c2b1e0f4a77"
@@ -1340,7 +1340,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=None,
                         help="seconds to wait for all Ready / all gone (default 120 + N/2)")
     parser.add_argument("--drift-check-seconds", type=float, default=None,
-                        help="ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS (default: the operator's own, 60)")
+                        help="ASTRA_OPERATOR_DRIFT_CHECK_INTERVAL_SECONDS (default: the operator's own, 600)")
     parser.add_argument("--sweep-interval", default="15s",
                         help="the AstraOrg's spec.sweep.interval, so the rest phase holds several sweeps "
                              "(default 15s; the operator's default is 10m)")
@@ -1369,7 +1369,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "lateness at N in the same round (set --round-ttl so renewals fall after them)")
     parser.add_argument("--round-ttl", default="1h",
                         help="ttl of the round's role (default 1h: no renewal within a round); with --renewals, "
-                             "e.g. 15m at 10,000 tokens: each renews 10 minutes after its mint")
+                             "e.g. 18m at 10,000 tokens (make bench): each renews 12 minutes after its mint")
     parser.add_argument("--punctuality-ttl", default="60s",
                         help="ttl of the --punctuality role (default 60s: a renewal every 40 s or so)")
     parser.add_argument("--punctuality-max-ttl", default="1h",

@@ -18,22 +18,22 @@ async def sweep_orphan_intents(deps: Deps, org: OrgState) -> int:
         return 0
     client = deps.astra.get(org.org_id, org.root_token, org.client_settings)
     left = []  # when each intent still in the ledger was written, for the observer
-    in_flight = 0
+    owners_alive = 0  # intents left to their own AstraToken's pass
     for intent in await deps.ledger.list_intents():
         if intent.org_id != org.org_id:
             continue
         if intent.intent_id in deps.runtime.in_flight_intents:
             left.append(intent.created_at)
-            in_flight += 1
             continue
         owner = intent.owner
         found = await deps.kube.get_object(TOKEN_PLURAL, owner.name, owner.namespace)
         if found is not None and found.get("metadata", {}).get("uid") == owner.uid:
             left.append(intent.created_at)
+            owners_alive += 1
             continue
         result = await resolve_intent(deps, intent, client, owner_gone=True)
         await deps.ledger.free_slot(intent.org_id, intent.role_name, intent.logical_name, owner.uid)
         log_action("sweep-intent", org=org.org_id, role=intent.role_name, logical_name=intent.logical_name,
                    namespace=owner.namespace, name=owner.name, message=f"revoked {list(result.revoked)}")
     deps.observer.intents_listed(org.org_id, left)
-    return len(left) - in_flight
+    return owners_alive

@@ -175,8 +175,8 @@ class OrgCycle:
         self.roles_synced: Condition | None = None
         self.next_verify = 0.0  # time.monotonic()
         self.next_sweep = 0.0
-        self.intents_left: int | None = None  # this org's intents the last listing left; None: not listed yet
         self.intent_listings = 0  # listings of the ledger's intents in this cycle
+        self.intents_left = 0  # this org's intents the last listing left to their AstraTokens
         self.root_version: str | None = None
         self.ready = False
         self.handled_sync_request: str | None = None  # the astra-tokens.io/sync-roles value last handled
@@ -251,7 +251,7 @@ class OrgCycle:
         interval later, finds what a replica paused meanwhile wrote before its cancelled turns
         ended), then only while the last listing left some or this process has written one it has
         not deleted. At rest: no Vault call."""
-        return (self.intent_listings < 2 or (self.intents_left or 0) > 0
+        return (self.intent_listings < 2 or self.intents_left > 0
                 or self.deps.runtime.ledger_view.has_open_intents(org_id))
 
     async def _sweep_if_due(self, org: AstraOrg, now: float) -> None:
